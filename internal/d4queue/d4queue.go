@@ -1,0 +1,251 @@
+// Package d4queue is the only place that knows the D4 server's analyzer
+// queue: its key, how lines are taken from it and how they are
+// acknowledged.
+//
+// # Delivery guarantee
+//
+// Every line the D4 server pushed onto analyzer:3:<uuid> is counted exactly
+// once, whenever the daemon is killed and whichever Redis restarts, as long
+// as both Redis keep what they acknowledged (see the README's limits).
+//
+// It holds because a line is never only in the daemon's memory:
+//
+//  1. Claim moves lines from the queue's tail (the oldest, as the D4 server
+//     LPUSHes) into this consumer's processing list for one slot, and tags
+//     the list with a fresh batch ID, in one Lua script: atomically, so a
+//     line is in exactly one of the two lists at any instant.
+//  2. The daemon counts the batch in the counting Redis in one MULTI/EXEC
+//     that also records "slot S applied batch ID" (stats.Applied).
+//  3. Ack empties the processing list, only if it still holds that batch.
+//
+// A crash between 1 and 2 leaves the batch in the processing list without
+// a record: the next Claim of that slot returns the same lines and ID and
+// they are counted. A crash between 2 and 3 leaves it with a record: the
+// daemon sees the record and acknowledges without counting again. A slot
+// holds one batch at a time, so "the last batch applied" is all the record
+// needs to say. Batch IDs are random, so an ID can never be mistaken for an
+// earlier batch's, even if a Redis loses its counters.
+package d4queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// QueueKey is the list the D4 server pushes type-3 lines onto.
+func QueueKey(uuid string) string { return "analyzer:3:" + uuid }
+
+// ProcessingKey is the in-flight batch of one slot of this consumer.
+func ProcessingKey(uuid string, slot int) string {
+	return "alog:processing:" + uuid + ":" + strconv.Itoa(slot)
+}
+
+// BatchKey holds the ID of the batch in ProcessingKey.
+func BatchKey(uuid string, slot int) string {
+	return "alog:batch:" + uuid + ":" + strconv.Itoa(slot)
+}
+
+// claimScript: KEYS queue, processing, batch; ARGV new id, batch size,
+// longest line returned. A processing list that already has an ID is a
+// batch in flight (after a crash, or a failed apply) and is returned as
+// it is. Lines moved by a blocking wait have no ID yet; they are topped up
+// and tagged. Lines over the limit come back as their length only, so a
+// 10 MB line does not cross the network again at every retry.
+//
+// RPOPLPUSH (not LMOVE) keeps this working on the older Redis versions a
+// D4 server may run.
+const claimScript = `
+local id = redis.call('GET', KEYS[3])
+if not id then
+  local want = tonumber(ARGV[2]) - redis.call('LLEN', KEYS[2])
+  for i = 1, want do
+    if not redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) then break end
+  end
+  if redis.call('LLEN', KEYS[2]) == 0 then return {} end
+  redis.call('SET', KEYS[3], ARGV[1])
+  id = ARGV[1]
+end
+local items = redis.call('LRANGE', KEYS[2], 0, -1)
+local max = tonumber(ARGV[3])
+local out = {id}
+for i = #items, 1, -1 do
+  local v = items[i]
+  if #v > max then out[#out + 1] = #v else out[#out + 1] = v end
+end
+return out`
+
+// ackScript: KEYS processing, batch; ARGV id. Acknowledging a batch that is
+// no longer there (acknowledged before a crash) is a success.
+const ackScript = `
+local id = redis.call('GET', KEYS[2])
+if id == ARGV[1] then
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
+end
+return 0`
+
+// Consumer takes lines for one slot. Slots let several workers each have
+// one batch in flight; a slot is used by one worker at a time.
+type Consumer struct {
+	Pool    *redis.Pool // dialled to the DB holding the analyzer queues
+	Queue   string      // the queue UUID
+	Slot    int
+	MaxLine int // longest line returned whole
+}
+
+// Batch is one claimed batch, oldest line first.
+type Batch struct {
+	ID    string
+	Lines [][]byte
+	// Long holds the lengths of lines over MaxLine, which are not returned.
+	Long []int
+}
+
+// Len is the number of lines in the batch, returned or not.
+func (b Batch) Len() int { return len(b.Lines) + len(b.Long) }
+
+// Claim returns the slot's batch in flight, or moves up to n lines into a
+// new batch tagged with newID. An empty Batch (ID "") means the queue was
+// empty.
+func (c *Consumer) Claim(ctx context.Context, newID string, n int) (Batch, error) {
+	conn, err := c.Pool.GetContext(ctx)
+	if err != nil {
+		return Batch{}, fmt.Errorf("connect to d4 redis: %w", err)
+	}
+	defer conn.Close()
+	reply, err := redis.Values(conn.Do("EVAL", claimScript, 3,
+		QueueKey(c.Queue), ProcessingKey(c.Queue, c.Slot), BatchKey(c.Queue, c.Slot),
+		newID, n, c.MaxLine))
+	if err != nil {
+		return Batch{}, fmt.Errorf("claim lines from %s: %w", QueueKey(c.Queue), err)
+	}
+	if len(reply) == 0 {
+		return Batch{}, nil
+	}
+	var b Batch
+	if b.ID, err = redis.String(reply[0], nil); err != nil {
+		return Batch{}, fmt.Errorf("claim lines: batch id: %w", err)
+	}
+	b.Lines = make([][]byte, 0, len(reply)-1)
+	for _, r := range reply[1:] {
+		switch v := r.(type) {
+		case []byte:
+			b.Lines = append(b.Lines, v)
+		case int64:
+			b.Long = append(b.Long, int(v))
+		default:
+			return Batch{}, fmt.Errorf("claim lines: unexpected reply element %T", r)
+		}
+	}
+	return b, nil
+}
+
+// Wait blocks up to timeout for a line, moving it into the slot's
+// processing list, where the next Claim picks it up. It reports whether a
+// line arrived. Blocking (instead of polling) is what counts a line pushed
+// to an idle queue within a second.
+func (c *Consumer) Wait(ctx context.Context, timeout time.Duration) (bool, error) {
+	conn, err := c.Pool.GetContext(ctx)
+	if err != nil {
+		return false, fmt.Errorf("connect to d4 redis: %w", err)
+	}
+	defer conn.Close()
+	secs := timeout.Seconds()
+	if secs < 0.01 {
+		secs = 0.01
+	}
+	cwt, ok := conn.(redis.ConnWithTimeout)
+	if !ok {
+		return false, errors.New("wait on d4 redis: connection has no timeouts")
+	}
+	// The read deadline must outlast the server-side block.
+	r, err := cwt.DoWithTimeout(timeout+5*time.Second, "BRPOPLPUSH",
+		QueueKey(c.Queue), ProcessingKey(c.Queue, c.Slot), strconv.FormatFloat(secs, 'f', 3, 64))
+	if err != nil {
+		return false, fmt.Errorf("wait on %s: %w", QueueKey(c.Queue), err)
+	}
+	return r != nil, nil
+}
+
+// Ack drops the slot's batch id once it is counted.
+func (c *Consumer) Ack(ctx context.Context, id string) error {
+	conn, err := c.Pool.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to d4 redis: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("EVAL", ackScript, 2, ProcessingKey(c.Queue, c.Slot), BatchKey(c.Queue, c.Slot), id); err != nil {
+		return fmt.Errorf("acknowledge batch %s: %w", id, err)
+	}
+	return nil
+}
+
+// Lengths reports the queue's length and the lines in processing lists of
+// slots 0..slots-1.
+func Lengths(ctx context.Context, pool *redis.Pool, queue string, slots int) (queued, processing int64, err error) {
+	conn, err := pool.GetContext(ctx)
+	if err != nil {
+		return 0, 0, fmt.Errorf("connect to d4 redis: %w", err)
+	}
+	defer conn.Close()
+	if err := conn.Send("LLEN", QueueKey(queue)); err != nil {
+		return 0, 0, err
+	}
+	for s := 0; s < slots; s++ {
+		if err := conn.Send("LLEN", ProcessingKey(queue, s)); err != nil {
+			return 0, 0, err
+		}
+	}
+	v, err := redis.Int64s(conn.Do(""))
+	if err != nil {
+		return 0, 0, fmt.Errorf("length of %s: %w", QueueKey(queue), err)
+	}
+	for _, n := range v[1:] {
+		processing += n
+	}
+	return v[0], processing, nil
+}
+
+// Leftovers lists the slots with a batch in flight at or beyond slots, left
+// by an earlier run configured with more workers; the caller drains them so
+// that nothing stays stranded when the pool size shrinks.
+func Leftovers(ctx context.Context, pool *redis.Pool, queue string, slots int) ([]int, error) {
+	conn, err := pool.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to d4 redis: %w", err)
+	}
+	defer conn.Close()
+	prefix := ProcessingKey(queue, 0)
+	prefix = prefix[:len(prefix)-1]
+	var out []int
+	seen := map[int]bool{}
+	for _, pattern := range []string{prefix + "*", strings.TrimSuffix(BatchKey(queue, 0), "0") + "*"} {
+		cursor := "0"
+		for {
+			v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
+			if err != nil {
+				return nil, fmt.Errorf("scan processing lists: %w", err)
+			}
+			cursor, _ = redis.String(v[0], nil)
+			keys, _ := redis.Strings(v[1], nil)
+			for _, k := range keys {
+				i := strings.LastIndexByte(k, ':')
+				n, err := strconv.Atoi(k[i+1:])
+				if err == nil && n >= slots && !seen[n] {
+					seen[n] = true
+					out = append(out, n)
+				}
+			}
+			if cursor == "0" {
+				break
+			}
+		}
+	}
+	return out, nil
+}

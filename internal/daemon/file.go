@@ -1,0 +1,188 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/sshd"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
+)
+
+// FileSummary is what RunFile did.
+type FileSummary struct {
+	Lines, Counted int64
+	Skipped        string
+	Duration       time.Duration
+}
+
+// RunFile counts every line of r with ref as the reference time for year
+// inference (the file's modification time, or now for standard input),
+// then compiles. Lines are parsed here and counted by up to Pool appliers
+// in parallel, each batch in one transaction. A Redis outage is waited
+// out; cancelling ctx stops reading, finishes the batches read so far and
+// returns ErrInterrupted.
+func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileSummary, error) {
+	start := time.Now()
+	appliers := min(d.cfg.Pool, 4)
+	full := make(chan *parser, appliers)   // owned by the reader: it closes
+	free := make(chan *parser, appliers+1) // batches ready for reuse
+	for i := 0; i < appliers+1; i++ {
+		free <- newParser(d, stats.NewBatch())
+	}
+	var (
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		applyErr error
+	)
+	work := context.WithoutCancel(ctx)
+	for i := 0; i < appliers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range full {
+				if err := d.applyRetrying(ctx, work, p); err != nil {
+					errOnce.Do(func() { applyErr = err })
+				}
+				p.publish(int(p.lines))
+				free <- p
+			}
+		}()
+	}
+
+	lr := newLineReader(r, d.cfg.MaxLineBytes)
+	p := <-free
+	p.reset()
+	var readErr error
+	for {
+		if ctx.Err() != nil {
+			readErr = ErrInterrupted
+			break
+		}
+		line, tooLong, err := lr.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				readErr = fmt.Errorf("read input: %w", err)
+			}
+			break
+		}
+		p.lines++
+		if tooLong {
+			p.skip(sshd.TooLong)
+		} else if len(line) == 0 {
+			p.skip(sshd.Empty)
+		} else {
+			p.line(line, ref)
+		}
+		if p.lines >= int64(d.cfg.BatchSize) {
+			full <- p
+			p = <-free
+			p.reset()
+		}
+	}
+	full <- p
+	close(full)
+	wg.Wait()
+
+	lines, counted, skipped, panics := d.progress.take()
+	sum := FileSummary{Lines: lines, Counted: counted, Skipped: skippedSummary(skipped, panics), Duration: time.Since(start)}
+	if readErr == nil {
+		readErr = applyErr
+	}
+	return sum, readErr
+}
+
+// applyRetrying counts a file batch, riding out outages until ctx ends.
+func (d *Daemon) applyRetrying(ctx, work context.Context, p *parser) error {
+	for fails := 0; ; fails++ {
+		err := d.store.Apply(work, p.batch, nil)
+		if err == nil {
+			d.cntOutage.ok()
+			return nil
+		}
+		d.cntOutage.fail("counting a batch read from the file", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			return fmt.Errorf("count a batch of %d attempts: %w", p.batch.Len(), err)
+		}
+	}
+}
+
+// Compile compiles once, everything when all is set; for -f and -F.
+func (d *Daemon) Compile(ctx context.Context, all bool) error {
+	if !d.compileOnce(ctx, all) {
+		return errors.New("compile failed (see the log)")
+	}
+	return nil
+}
+
+// Flush drops the statistics, recounts them from the stored attempts and
+// recompiles everything.
+func (d *Daemon) Flush(ctx context.Context) error {
+	start := time.Now()
+	d.log.Info("flush: dropping the statistics and recounting them from the stored attempts")
+	lastLog := time.Now()
+	n, err := d.store.Rebuild(ctx, d.cfg.Location, 100000, func(p stats.RebuildProgress) {
+		if time.Since(lastLog) >= 5*time.Second || p.DaysDone == p.Days {
+			lastLog = time.Now()
+			d.log.Info("flush: progress", "days", fmt.Sprintf("%d/%d", p.DaysDone, p.Days), "attempts", p.Attempts, "day", p.Day)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	d.log.Info("flush: recounted", "attempts", n, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
+	return d.Compile(ctx, true)
+}
+
+// lineReader splits input at '\n' without a length limit of its own: a
+// line up to max bytes is returned whole, a longer one is read through and
+// reported as too long without being kept.
+type lineReader struct {
+	r   *bufio.Reader
+	max int
+	buf []byte
+}
+
+func newLineReader(r io.Reader, max int) *lineReader {
+	return &lineReader{r: bufio.NewReaderSize(r, 64*1024), max: max}
+}
+
+// next returns the next line without its '\n'; the slice is valid until
+// the following call.
+func (lr *lineReader) next() (line []byte, tooLong bool, err error) {
+	lr.buf = lr.buf[:0]
+	for {
+		chunk, err := lr.r.ReadSlice('\n')
+		if !tooLong {
+			if len(lr.buf)+len(chunk) > lr.max+1 {
+				tooLong = true
+				lr.buf = lr.buf[:0]
+			} else {
+				lr.buf = append(lr.buf, chunk...)
+			}
+		}
+		switch {
+		case err == nil:
+			if tooLong {
+				return nil, true, nil
+			}
+			return lr.buf[:len(lr.buf)-1], false, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			continue
+		case errors.Is(err, io.EOF):
+			if tooLong {
+				return nil, true, nil
+			}
+			if len(lr.buf) == 0 {
+				return nil, false, io.EOF
+			}
+			return lr.buf, false, nil
+		default:
+			return nil, false, err
+		}
+	}
+}

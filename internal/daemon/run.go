@@ -1,0 +1,219 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
+	"github.com/D4-project/analyzer-d4-log/internal/sshd"
+	"github.com/D4-project/analyzer-d4-log/internal/web"
+)
+
+// Run consumes the D4 queue until ctx is cancelled, then shuts down in the
+// documented order and returns nil.
+func (d *Daemon) Run(ctx context.Context) error {
+	cfg := d.cfg
+	if err := os.MkdirAll(d.compiler.Dir, 0o755); err != nil {
+		return fmt.Errorf("create output directory %s: %w", d.compiler.Dir, err)
+	}
+	var srv *web.Server
+	if cfg.HTTPServer != "" {
+		h, err := web.Handler(cfg.OutputDir, d.health, d.reg)
+		if err != nil {
+			return fmt.Errorf("web server: %w", err)
+		}
+		srv, err = web.Listen(cfg.HTTPServer, cfg.Dir+"/http_server", h)
+		if err != nil {
+			return err
+		}
+		d.log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
+	}
+	d.log.Info("consuming", "queue", d4queue.QueueKey(cfg.Queue), "d4", fmt.Sprintf("%s/%d", cfg.D4.Addr, cfg.D4.DB),
+		"counting", cfg.Parsers, "workers", cfg.Pool, "batch_size", cfg.BatchSize)
+
+	// Batches left in flight by a run with more workers are counted before
+	// anything new is taken. An outage here is ridden out like any other.
+	for fails := 0; ; fails++ {
+		err := d.drainLeftovers(ctx)
+		if err == nil || ctx.Err() != nil {
+			break
+		}
+		d.d4Outage.fail("looking for batches left by an earlier run", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			break
+		}
+	}
+
+	compileCtx, stopCompile := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopCompile()
+	var bg sync.WaitGroup
+	bg.Add(2)
+	go func() { defer bg.Done(); d.compileLoop(compileCtx) }()
+	go func() { defer bg.Done(); d.report(compileCtx) }()
+	webDone := make(chan error, 1)
+	if srv != nil {
+		go func() { webDone <- srv.Serve(compileCtx) }()
+	}
+
+	var workers sync.WaitGroup
+	for slot := 0; slot < cfg.Pool; slot++ {
+		workers.Add(1)
+		go func() { defer workers.Done(); d.worker(ctx, slot) }()
+	}
+	<-ctx.Done()
+	d.log.Info("stopping: finishing the batches in flight")
+	workers.Wait()
+	stopCompile()
+	bg.Wait()
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	defer cancel()
+	d.compileOnce(final, false)
+	if srv != nil {
+		if err := <-webDone; err != nil {
+			d.log.Error("web server stopped with an error", "err", err)
+		}
+	}
+	d.log.Info("stopped")
+	return nil
+}
+
+// compileLoop compiles every compile_interval. One goroutine does all
+// compiles, so two never draw the same file at once.
+func (d *Daemon) compileLoop(ctx context.Context) {
+	t := time.NewTicker(d.cfg.CompileInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			d.compileOnce(ctx, false)
+		}
+	}
+}
+
+// compileOnce compiles and logs; a failed compile is retried by the next.
+func (d *Daemon) compileOnce(ctx context.Context, all bool) bool {
+	res, err := d.compiler.Compile(ctx, all)
+	d.metrics.CompileSeconds.Observe(res.Duration.Seconds())
+	d.metrics.ChartsRendered.Add(float64(res.Charts))
+	if err != nil {
+		if d.cntOutage.isDown() {
+			d.log.Warn("compile skipped: counting redis unreachable", "err", err)
+		} else {
+			d.log.Error("compile failed; the next compile retries", "charts", res.Charts, "err", err)
+		}
+		return false
+	}
+	now := d.now()
+	d.lastCompile.Store(now.UnixNano())
+	d.metrics.LastCompile.Set(float64(now.UnixNano()) / 1e9)
+	if res.Charts > 0 || all {
+		d.log.Info("compiled", "charts", res.Charts, "seconds", fmt.Sprintf("%.3f", res.Duration.Seconds()))
+	}
+	return true
+}
+
+// health answers /healthz.
+func (d *Daemon) health(ctx context.Context) web.Status {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	var st web.Status
+	q, _, err := d4queue.Lengths(ctx, d.d4Pool, d.cfg.Queue, 0)
+	st.D4Redis = err == nil
+	st.QueueLength = q
+	st.CountingRedis = d.store.Ping(ctx) == nil
+	if n := d.lastCounted.Load(); n != 0 {
+		s := d.now().Sub(time.Unix(0, n)).Seconds()
+		st.SecondsSinceLastCounted = &s
+	}
+	if n := d.lastCompile.Load(); n != 0 {
+		t := time.Unix(0, n).UTC()
+		st.LastCompile = &t
+	}
+	return st
+}
+
+// progress accumulates what the workers did between two reports.
+type progress struct {
+	mu      sync.Mutex
+	lines   int64
+	counted int64
+	skipped [16]int64
+	panics  int64
+}
+
+func (p *progress) add(lines, counted int64, skipped [16]int64, panics int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.lines += lines
+	p.counted += counted
+	for i, n := range skipped {
+		p.skipped[i] += n
+	}
+	p.panics += panics
+}
+
+func (p *progress) take() (lines, counted int64, skipped [16]int64, panics int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	lines, counted, skipped, panics = p.lines, p.counted, p.skipped, p.panics
+	p.lines, p.counted, p.skipped, p.panics = 0, 0, [16]int64{}, 0
+	return
+}
+
+// skippedSummary renders skip counts as "not_sshd=3 too_long=1".
+func skippedSummary(skipped [16]int64, panics int64) string {
+	var b strings.Builder
+	for r, n := range skipped {
+		if n > 0 {
+			fmt.Fprintf(&b, "%s=%d ", sshd.Reason(r), n)
+		}
+	}
+	if panics > 0 {
+		fmt.Fprintf(&b, "%s=%d ", reasonPanic, panics)
+	}
+	return strings.TrimSpace(b.String())
+}
+
+// reportEvery is how often progress and queue gauges are refreshed.
+const reportEvery = 10 * time.Second
+
+// report logs progress while there is work and keeps the queue gauges
+// fresh.
+func (d *Daemon) report(ctx context.Context) {
+	t := time.NewTicker(reportEvery)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			q, proc, err := d4queue.Lengths(ctx, d.d4Pool, d.cfg.Queue, d.cfg.Pool)
+			if err == nil {
+				d.metrics.QueueLength.Set(float64(q))
+				d.metrics.ProcessingLength.Set(float64(proc))
+			}
+			lines, counted, skipped, panics := d.progress.take()
+			secs := now.Sub(last).Seconds()
+			last = now
+			if lines == 0 {
+				continue
+			}
+			d.log.Info("progress",
+				"lines_per_s", fmt.Sprintf("%.0f", float64(lines)/secs),
+				"lines", lines, "counted", counted,
+				"skipped", skippedSummary(skipped, panics),
+				"queue", q)
+		}
+	}
+}
+
+// ErrInterrupted is returned by RunFile when ctx ends before the file does.
+var ErrInterrupted = errors.New("interrupted before the end of the input")

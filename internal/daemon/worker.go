@@ -1,0 +1,210 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
+	"github.com/D4-project/analyzer-d4-log/internal/sshd"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
+)
+
+// worker consumes the queue through one slot until ctx is done. A batch
+// it has claimed is finished (counted and acknowledged) even when ctx ends
+// meanwhile, unless a Redis is in an outage: then it stays in the slot's
+// processing list for the next start.
+func (d *Daemon) worker(ctx context.Context, slot int) {
+	c := &d4queue.Consumer{Pool: d.d4Pool, Queue: d.cfg.Queue, Slot: slot, MaxLine: d.cfg.MaxLineBytes}
+	p := newParser(d, stats.NewBatch())
+	fails := 0
+	polling := false
+	for ctx.Err() == nil {
+		b, err := c.Claim(ctx, d.newID(), d.cfg.BatchSize)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.d4Outage.fail("claiming lines", err)
+			sleep(ctx, d.backoff(fails))
+			fails++
+			continue
+		}
+		fails = 0
+		d.d4Outage.ok()
+		if b.ID != "" {
+			d.process(ctx, c, p, b)
+			continue
+		}
+		if polling {
+			sleep(ctx, d.poll)
+			continue
+		}
+		if _, err := c.Wait(ctx, d.block); err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if isServerError(err) {
+				// The server answered but will not block (a proxy, a
+				// renamed command): poll every -r instead.
+				d.log.Warn("d4 redis refuses blocking waits; polling the queue instead",
+					"every", d.poll.String(), "err", err)
+				polling = true
+				continue
+			}
+			d.d4Outage.fail("waiting for lines", err)
+			sleep(ctx, d.backoff(fails))
+			fails++
+		}
+	}
+}
+
+// process counts one claimed batch and acknowledges it.
+func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b d4queue.Batch) {
+	start := time.Now()
+	p.reset()
+	ref := d.now()
+	for _, line := range b.Lines {
+		p.line(line, ref)
+	}
+	for range b.Long {
+		p.skip(sshd.TooLong)
+	}
+	rec := &stats.Applied{Queue: c.Queue, Slot: c.Slot, ID: b.ID}
+	// Finish the batch even if a shutdown starts now; only an outage at
+	// shutdown leaves it to the next start.
+	work := context.WithoutCancel(ctx)
+	for fails := 0; ; fails++ {
+		err := d.store.Apply(work, p.batch, rec)
+		if err == nil {
+			d.cntOutage.ok()
+			break
+		}
+		d.cntOutage.fail("counting a batch", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			return
+		}
+		// The failed EXEC may still have committed (the connection died
+		// after Redis ran it): ask before counting again.
+		applied, err := d.store.IsApplied(work, *rec)
+		if err != nil {
+			d.cntOutage.fail("checking a batch record", err)
+			continue
+		}
+		if applied {
+			d.cntOutage.ok()
+			break
+		}
+	}
+	for fails := 0; ; fails++ {
+		err := c.Ack(work, b.ID)
+		if err == nil {
+			d.d4Outage.ok()
+			break
+		}
+		d.d4Outage.fail("acknowledging a batch", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			return
+		}
+	}
+	p.publish(b.Len())
+	d.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+}
+
+// Reconcile is done by the workers themselves: a slot's first Claim returns
+// the batch a previous run left in flight. Slots beyond the current pool
+// size (the pool was shrunk) are drained here once at start.
+func (d *Daemon) drainLeftovers(ctx context.Context) error {
+	slots, err := d4queue.Leftovers(ctx, d.d4Pool, d.cfg.Queue, d.cfg.Pool)
+	if err != nil {
+		return err
+	}
+	for _, slot := range slots {
+		c := &d4queue.Consumer{Pool: d.d4Pool, Queue: d.cfg.Queue, Slot: slot, MaxLine: d.cfg.MaxLineBytes}
+		p := newParser(d, stats.NewBatch())
+		// A Claim with a batch size of 0 returns what is in flight and
+		// moves nothing new.
+		b, err := c.Claim(ctx, d.newID(), 0)
+		if err != nil {
+			return err
+		}
+		if b.ID == "" {
+			continue
+		}
+		d.log.Info("counting a batch left by an earlier run with more workers", "slot", slot, "lines", b.Len())
+		d.process(ctx, c, p, b)
+	}
+	return nil
+}
+
+// parser turns lines into a stats.Batch and keeps the batch's tallies until
+// it is committed, so metrics never count a batch that was not.
+type parser struct {
+	d       *Daemon
+	batch   *stats.Batch
+	skipped [16]int
+	panics  int
+	lines   int64 // lines read into this batch (file mode)
+}
+
+func newParser(d *Daemon, b *stats.Batch) *parser { return &parser{d: d, batch: b} }
+
+func (p *parser) reset() {
+	p.batch.Reset()
+	p.skipped = [16]int{}
+	p.panics = 0
+	p.lines = 0
+}
+
+func (p *parser) skip(r sshd.Reason) { p.skipped[r]++ }
+
+// line parses one line into the batch. A panic in the parser is a bug, but
+// must not take the daemon down: the line is logged, counted as skipped
+// with reason "panic", and work goes on.
+func (p *parser) line(line []byte, ref time.Time) {
+	defer func() {
+		if r := recover(); r != nil {
+			p.panics++
+			head := line
+			if len(head) > 64 {
+				head = head[:64]
+			}
+			p.d.log.Error("parser panic recovered; line skipped", "len", len(line), "head", fmt.Sprintf("%q", head), "panic", fmt.Sprint(r))
+		}
+	}()
+	if len(line) > p.d.cfg.MaxLineBytes {
+		p.skipped[sshd.TooLong]++
+		return
+	}
+	ev, reason := sshd.Parse(line, ref, p.d.cfg.Location)
+	if reason != sshd.OK {
+		p.skipped[reason]++
+		return
+	}
+	p.batch.Add(ev.Time, ev.Host, ev.User, ev.Src)
+}
+
+// publish adds a committed batch's tallies to the metrics and progress.
+func (p *parser) publish(lines int) {
+	m := p.d.metrics
+	m.Popped.Add(float64(lines))
+	counted := p.batch.Len()
+	m.Counted.Add(float64(counted))
+	var skipped [16]int64
+	for r, n := range p.skipped {
+		if n > 0 {
+			m.Skipped.WithLabelValues(sshd.Reason(r).String()).Add(float64(n))
+			skipped[r] = int64(n)
+		}
+	}
+	if p.panics > 0 {
+		m.Skipped.WithLabelValues(reasonPanic).Add(float64(p.panics))
+		m.WorkerPanics.Add(float64(p.panics))
+	}
+	if counted > 0 {
+		now := p.d.now()
+		p.d.lastCounted.Store(now.UnixNano())
+		m.LastCounted.Set(float64(now.UnixNano()) / 1e9)
+	}
+	p.d.progress.add(int64(lines), int64(counted), skipped, int64(p.panics))
+}

@@ -1,0 +1,199 @@
+package stats
+
+import (
+	"sort"
+	"time"
+)
+
+// Batch aggregates attempts before they are applied in one transaction.
+// Increments of the same member in the same period are summed first: a
+// batch of a thousand lines from one busy day touches each user name, source
+// and host once per period instead of once per line, which is what makes
+// the daemon faster than one command per increment.
+//
+// A Batch is not safe for concurrent use; each worker owns one.
+type Batch struct {
+	days    map[int32]*dayAgg // by yyyymmdd
+	order   []int32           // days in first-seen order, for stable output
+	n       int
+	lastKey int32
+	last    *dayAgg
+}
+
+type dayAgg struct {
+	period  Period
+	members [3]map[string]int64 // by kind index
+	records []byte              // packed attempt records of this day
+	n       int64
+}
+
+// NewBatch returns an empty batch.
+func NewBatch() *Batch {
+	return &Batch{days: make(map[int32]*dayAgg)}
+}
+
+// Len is the number of attempts added since the last Reset.
+func (b *Batch) Len() int { return b.n }
+
+// Reset empties the batch, keeping its memory for the next one.
+func (b *Batch) Reset() {
+	clear(b.days)
+	b.order = b.order[:0]
+	b.n = 0
+	b.last = nil
+	b.lastKey = 0
+}
+
+// Add records one attempt. t must already be in the configured location:
+// its calendar day there is the day the attempt is counted on. host, user
+// and src are copied, so the caller may reuse their memory.
+func (b *Batch) Add(t time.Time, host, user, src []byte) {
+	b.add(t, host, user, src, true)
+}
+
+func (b *Batch) add(t time.Time, host, user, src []byte, store bool) {
+	y, m, d := t.Date()
+	key := int32(y*10000 + int(m)*100 + d)
+	agg := b.last
+	if agg == nil || key != b.lastKey {
+		agg = b.days[key]
+		if agg == nil {
+			agg = &dayAgg{period: periodOf(y, int(m), d)}
+			for i := range agg.members {
+				agg.members[i] = make(map[string]int64)
+			}
+			b.days[key] = agg
+			b.order = append(b.order, key)
+		}
+		b.last, b.lastKey = agg, key
+	}
+	inc(agg.members[0], user)
+	inc(agg.members[1], src)
+	inc(agg.members[2], host)
+	if store {
+		agg.records = appendRecord(agg.records, t.Unix(), host, user, src)
+	}
+	agg.n++
+	b.n++
+}
+
+// inc adds one to m[string(v)]; the lookup does not allocate, only the
+// first insertion of a member copies it.
+func inc(m map[string]int64, v []byte) {
+	if n, ok := m[string(v)]; ok {
+		m[string(v)] = n + 1
+		return
+	}
+	m[string(v)] = 1
+}
+
+// kindIndex maps the kinds to dayAgg.members.
+var kindNames = [3]string{KindUser, KindSrc, KindHost}
+
+// increment is one ZINCRBY of the aggregated batch.
+type increment struct {
+	key    string
+	member string
+	by     int64
+}
+
+// plan is everything one transaction writes.
+type plan struct {
+	incrs    []increment
+	totals   map[string]int64    // period → attempts
+	toupdate [3][]string         // by granularity
+	oldest   string              // smallest day
+	newest   string              // largest day
+	records  map[string][][]byte // day → packed elements
+}
+
+// plan sums the batch's days into months and years. Output is ordered so
+// that the same batch always produces the same commands.
+func (b *Batch) plan() plan {
+	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte)}
+	if b.n == 0 {
+		return p
+	}
+	days := append([]int32(nil), b.order...)
+	sort.Slice(days, func(i, j int) bool { return days[i] < days[j] })
+	p.oldest = b.days[days[0]].period.Day
+	p.newest = b.days[days[len(days)-1]].period.Day
+
+	type coarse struct {
+		name    string
+		members [3]map[string]int64
+	}
+	months := map[string]*coarse{}
+	years := map[string]*coarse{}
+	var monthOrder, yearOrder []string
+	get := func(m map[string]*coarse, order *[]string, name string) *coarse {
+		c := m[name]
+		if c == nil {
+			c = &coarse{name: name}
+			for i := range c.members {
+				c.members[i] = make(map[string]int64)
+			}
+			m[name] = c
+			*order = append(*order, name)
+		}
+		return c
+	}
+	seen := map[string]bool{}
+	mark := func(g Granularity, key string) {
+		if !seen[key] {
+			seen[key] = true
+			p.toupdate[g] = append(p.toupdate[g], key)
+		}
+	}
+	for _, dk := range days {
+		agg := b.days[dk]
+		per := agg.period
+		mo := get(months, &monthOrder, per.Month)
+		yr := get(years, &yearOrder, per.Year)
+		for k, members := range agg.members {
+			key := StatsKey(per.Day, kindNames[k])
+			mark(Daily, key)
+			for _, mem := range sortedMembers(members) {
+				n := members[mem]
+				p.incrs = append(p.incrs, increment{key, mem, n})
+				mo.members[k][mem] += n
+				yr.members[k][mem] += n
+			}
+		}
+		p.totals[per.Day] += agg.n
+		p.totals[per.Month] += agg.n
+		p.totals[per.Year] += agg.n
+		if len(agg.records) > 0 {
+			p.records[per.Day] = append(p.records[per.Day], agg.records)
+		}
+	}
+	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {
+		for _, co := range c {
+			for k, members := range co.members {
+				key := StatsKey(co.name, kindNames[k])
+				mark(g, key)
+				for _, mem := range sortedMembers(members) {
+					p.incrs = append(p.incrs, increment{key, mem, members[mem]})
+				}
+			}
+		}
+	}
+	return p
+}
+
+func pick[T any](m map[string]T, order []string) []T {
+	out := make([]T, 0, len(order))
+	for _, k := range order {
+		out = append(out, m[k])
+	}
+	return out
+}
+
+func sortedMembers(m map[string]int64) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,180 @@
+// Package stats owns the counting Redis: every key name of it (SPEC §6), the
+// atomic application of a batch of attempts, the compact attempt store of
+// DB 0 that a flush rebuilds from, and reading rankings back for compiling.
+//
+// DB 1 holds the statistics under the original analyzer's names, so that
+// tools reading them keep working: sorted sets "<period>:stats<kind>",
+// strings "oldest" and "newest", sets "toupdate:daily|monthly|yearly". Our
+// own bookkeeping starts with "alog:" so it can never collide with them.
+//
+// DB 0 holds every counted attempt, packed (see record.go), and the
+// applied-batch records of the exactly-once protocol: they live beside the
+// attempts rather than beside the statistics so that a flush (FLUSHDB of
+// DB 1) can never forget which batches were already counted.
+package stats
+
+import (
+	"strconv"
+	"time"
+)
+
+// The three kinds of value counted per attempt, as they appear in key names.
+const (
+	KindUser = "username"
+	KindSrc  = "src"
+	KindHost = "host"
+)
+
+// Kinds lists the kinds in the order the pages show them.
+func Kinds() []string { return []string{KindUser, KindSrc, KindHost} }
+
+// Granularity is one of day, month, year.
+type Granularity int
+
+// The three granularities, each with its own toupdate set.
+const (
+	Daily Granularity = iota
+	Monthly
+	Yearly
+)
+
+// Granularities lists all three, finest first.
+func Granularities() []Granularity { return []Granularity{Daily, Monthly, Yearly} }
+
+func (g Granularity) String() string {
+	switch g {
+	case Daily:
+		return "daily"
+	case Monthly:
+		return "monthly"
+	case Yearly:
+		return "yearly"
+	}
+	return "granularity(" + strconv.Itoa(int(g)) + ")"
+}
+
+// Databases of the counting Redis.
+const (
+	AttemptsDB = 0
+	StatsDB    = 1
+)
+
+// Keys of DB 1 named by the original analyzer.
+const (
+	OldestKey = "oldest"
+	NewestKey = "newest"
+)
+
+// StatsKey is the sorted set of one period and kind: "20261125:statssrc".
+func StatsKey(period, kind string) string { return period + ":stats" + kind }
+
+// ToUpdateKey is the set of stats keys changed since the last compile.
+func ToUpdateKey(g Granularity) string { return "toupdate:" + g.String() }
+
+// CompilingKey holds the members a compile took out of ToUpdateKey and has
+// not finished rendering; a compile that dies leaves them for the next one.
+func CompilingKey(g Granularity) string { return "alog:compiling:" + g.String() }
+
+// TotalsKey is a hash period → attempts in that period (day, month, year),
+// kept exactly in the same transaction as the rankings.
+const TotalsKey = "alog:totals"
+
+// AttemptsKey is the DB 0 list of packed attempt records of one day.
+func AttemptsKey(day string) string { return "alog:attempts:" + day }
+
+// AttemptsPattern matches every AttemptsKey, for SCAN.
+const AttemptsPattern = "alog:attempts:*"
+
+// AppliedKey is the DB 0 record of the last batch applied from one
+// processing slot of one queue.
+func AppliedKey(queue string, slot int) string {
+	return "alog:applied:" + queue + ":" + strconv.Itoa(slot)
+}
+
+// Period formats the three period names of an instant in its location.
+type Period struct {
+	Day, Month, Year string
+}
+
+// PeriodOf returns the day, month and year names of t in t's location.
+func PeriodOf(t time.Time) Period {
+	y, m, d := t.Date()
+	return periodOf(y, int(m), d)
+}
+
+func periodOf(y, m, d int) Period {
+	var buf [8]byte
+	putDigits(buf[0:4], y)
+	putDigits(buf[4:6], m)
+	putDigits(buf[6:8], d)
+	s := string(buf[:])
+	return Period{Day: s, Month: s[:6], Year: s[:4]}
+}
+
+func putDigits(b []byte, v int) {
+	if v < 0 {
+		v = 0
+	}
+	for i := len(b) - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+}
+
+// Name returns the period's name at granularity g.
+func (p Period) Name(g Granularity) string {
+	switch g {
+	case Monthly:
+		return p.Month
+	case Yearly:
+		return p.Year
+	}
+	return p.Day
+}
+
+// GranularityOf tells the granularity of a period name by its length.
+func GranularityOf(period string) (Granularity, bool) {
+	switch len(period) {
+	case 8:
+		return Daily, true
+	case 6:
+		return Monthly, true
+	case 4:
+		return Yearly, true
+	}
+	return 0, false
+}
+
+// SplitStatsKey splits "20261125:statssrc" into its period and kind. It
+// reports false for anything that is not a stats key of a known kind.
+func SplitStatsKey(key string) (period, kind string, ok bool) {
+	for i := 0; i < len(key); i++ {
+		if key[i] == ':' {
+			period, rest := key[:i], key[i+1:]
+			if len(rest) < 5 || rest[:5] != "stats" || !allDigits(period) {
+				return "", "", false
+			}
+			if _, ok := GranularityOf(period); !ok {
+				return "", "", false
+			}
+			switch kind = rest[5:]; kind {
+			case KindUser, KindSrc, KindHost:
+				return period, kind, true
+			}
+			return "", "", false
+		}
+	}
+	return "", "", false
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

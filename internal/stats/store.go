@@ -1,0 +1,157 @@
+package stats
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/gomodule/redigo/redis"
+)
+
+// Store is the counting Redis. Stats is a pool dialled to DB 1, Attempts
+// one dialled to DB 0; both point at the same server.
+type Store struct {
+	Stats    *redis.Pool
+	Attempts *redis.Pool
+}
+
+// Applied names the batch a transaction applies, so that a batch whose
+// outcome is unknown (the daemon died, or Redis did, around EXEC) can be
+// looked up instead of applied twice.
+type Applied struct {
+	Queue string
+	Slot  int
+	ID    string
+}
+
+// minMaxScript moves oldest and newest only outwards. Two workers
+// committing batches of different days in either order leave the right
+// answer, which SET alone would not.
+const minMaxScript = `
+local o = redis.call('GET', KEYS[1])
+if not o or ARGV[1] < o then redis.call('SET', KEYS[1], ARGV[1]) end
+local n = redis.call('GET', KEYS[2])
+if not n or ARGV[2] > n then redis.call('SET', KEYS[2], ARGV[2]) end
+return 0`
+
+// Apply counts the batch in one MULTI/EXEC: the rankings, the totals, the
+// toupdate sets, oldest/newest, the DB 0 attempt records and, when rec is
+// not nil, the applied-batch record. Either all of it happens or none.
+//
+// The transaction switches to DB 0 and back inside MULTI, so the
+// connection is left on DB 1 whatever happens: SELECT is queued like the
+// rest and EXEC runs all or nothing.
+func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
+	if b.Len() == 0 && rec == nil {
+		return nil
+	}
+	p := b.plan()
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+
+	sent := 0
+	send := func(cmd string, args ...interface{}) {
+		if err == nil {
+			err = conn.Send(cmd, args...)
+			sent++
+		}
+	}
+	send("MULTI")
+	for _, in := range p.incrs {
+		send("ZINCRBY", in.key, in.by, in.member)
+	}
+	for _, g := range Granularities() {
+		if keys := p.toupdate[g]; len(keys) > 0 {
+			args := make([]interface{}, 0, len(keys)+1)
+			args = append(args, ToUpdateKey(g))
+			for _, k := range keys {
+				args = append(args, k)
+			}
+			send("SADD", args...)
+		}
+	}
+	if len(p.totals) > 0 {
+		for period, n := range p.totals {
+			send("HINCRBY", TotalsKey, period, n)
+		}
+		send("EVAL", minMaxScript, 2, OldestKey, NewestKey, p.oldest, p.newest)
+	}
+	if len(p.records) > 0 || rec != nil {
+		send("SELECT", AttemptsDB)
+		for day, elems := range p.records {
+			args := make([]interface{}, 0, len(elems)+1)
+			args = append(args, AttemptsKey(day))
+			for _, e := range elems {
+				args = append(args, e)
+			}
+			send("RPUSH", args...)
+		}
+		if rec != nil {
+			send("SET", AppliedKey(rec.Queue, rec.Slot), rec.ID)
+		}
+		send("SELECT", StatsDB)
+	}
+	send("EXEC")
+	if err != nil {
+		return fmt.Errorf("send transaction to counting redis: %w", err)
+	}
+	replies, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), err)
+	}
+	if len(replies) != sent {
+		return fmt.Errorf("apply batch: %d replies to %d commands", len(replies), sent)
+	}
+	// Queueing errors (OOM, MISCONF, a read-only replica) abort the whole
+	// transaction; EXEC then answers EXECABORT, which surfaces here.
+	switch r := replies[len(replies)-1].(type) {
+	case redis.Error:
+		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), r)
+	case nil:
+		return errors.New("apply batch: transaction discarded")
+	case []interface{}:
+		for i, x := range r {
+			if e, ok := x.(redis.Error); ok {
+				// A command failed at run time inside EXEC. That needs a
+				// foreign writer (a key of the wrong type); say which.
+				return fmt.Errorf("apply batch: command %d failed inside the transaction: %w", i+1, e)
+			}
+		}
+	}
+	return nil
+}
+
+// IsApplied reports whether rec is the last batch applied from its slot.
+func (s *Store) IsApplied(ctx context.Context, rec Applied) (bool, error) {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return false, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	id, err := redis.String(conn.Do("GET", AppliedKey(rec.Queue, rec.Slot)))
+	if errors.Is(err, redis.ErrNil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read applied record of slot %d: %w", rec.Slot, err)
+	}
+	return id == rec.ID, nil
+}
+
+// Ping checks that the counting Redis answers.
+func (s *Store) Ping(ctx context.Context) error {
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	_, err = conn.Do("PING")
+	return err
+}
+
+// itoa avoids fmt in the hot path.
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
