@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/redistest"
+	"github.com/D4-project/analyzer-d4-log/internal/workload"
+)
+
+// mixed returns a workload of real-world shapes, noise and hostile bytes,
+// plus a 300 KB counting line and a 2 MB line over the default limit.
+func mixed(n int, seed uint64) []workload.Line {
+	lines := workload.Generate(workload.Options{
+		Lines: n, Ref: time.Now(), Loc: time.UTC, Days: 40,
+		Users: 60, Sources: 400, Hosts: 7, Noise: 0.3, Hostile: true, Seed: seed,
+	})
+	big := strings.Repeat("u", 300*1024)
+	t := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	lines = append(lines,
+		workload.Line{
+			Raw:    []byte(t.Format(time.RFC3339) + " bighost sshd[7]: Invalid user " + big + " from 192.0.2.7 port 22"),
+			Counts: true, Time: t, Host: "bighost", User: big, Src: "192.0.2.7",
+		},
+		workload.Line{Raw: []byte(t.Format(time.RFC3339) + " bighost sshd[7]: Invalid user " + strings.Repeat("v", 2<<20) + " from 192.0.2.8")},
+	)
+	return lines
+}
+
+func TestQueueEndToEndThenFlush(t *testing.T) {
+	e := newEnv(t, "")
+	lines := mixed(6000, 1)
+	want := workload.Expect(lines, time.UTC)
+	// Some lines wait in the queue before the daemon starts, the rest
+	// arrive while it runs.
+	e.push(lines[:3000])
+	p := e.start()
+	time.Sleep(300 * time.Millisecond)
+	e.push(lines[3000:])
+	e.waitDrained(want.Attempts, 2*time.Minute)
+	p.stop(t, 15*time.Second)
+
+	cnt := e.cnt.Conn(1)
+	checkStats(t, cnt, want)
+	if _, err := os.Stat(filepath.Join(e.dir, "analyzer-d4-log.log")); err != nil {
+		t.Fatalf("no log file in the working directory: %v", err)
+	}
+	// The shutdown compile drew the newest day.
+	newest := filepath.Join(e.dir, "data", "sshd", want.Newest, want.Newest+":statsusername.svg")
+	if _, err := os.Stat(newest); err != nil {
+		t.Fatalf("newest chart missing after shutdown: %v", err)
+	}
+	for _, page := range []string{"dailystatistics.html", "monthlystatistics.html", "yearlystatistics.html", "load.js"} {
+		if _, err := os.Stat(filepath.Join(e.dir, "data", "sshd", page)); err != nil {
+			t.Errorf("page missing: %v", err)
+		}
+	}
+
+	before := statsDump(t, cnt)
+	code, out := e.run("-F")
+	if code != 0 {
+		t.Fatalf("-F exited %d:\n%s", code, tail(out))
+	}
+	after := statsDump(t, cnt)
+	if fmt.Sprint(before) != fmt.Sprint(after) {
+		t.Fatalf("DB 1 after -F differs from before")
+	}
+	checkStats(t, cnt, want)
+}
+
+func TestFileModeGivesTheSameStatistics(t *testing.T) {
+	e := newEnv(t, "")
+	lines := mixed(5000, 2)
+	want := workload.Expect(lines, time.UTC)
+	path := filepath.Join(e.dir, "auth.log")
+	writeLines(t, path, lines)
+	code, out := e.run("-f", path)
+	if code != 0 {
+		t.Fatalf("-f exited %d:\n%s", code, tail(out))
+	}
+	checkStats(t, e.cnt.Conn(1), want)
+	if !strings.Contains(out, "file done") {
+		t.Fatalf("no summary in the log:\n%s", tail(out))
+	}
+
+	// Standard input, into a fresh counting Redis, gives the same.
+	e2 := newEnv(t, "")
+	cmdIn, err := os.Open(path)
+	must(t, err)
+	defer cmdIn.Close()
+	code, out = e2.runWithStdin(cmdIn, "-f", "-")
+	if code != 0 {
+		t.Fatalf("-f - exited %d:\n%s", code, tail(out))
+	}
+	checkStats(t, e2.cnt.Conn(1), want)
+}
+
+// statsDump is DB 1 without the compile bookkeeping.
+func statsDump(t *testing.T, c redis.Conn) map[string]string {
+	out := map[string]string{}
+	for k, v := range redistest.Dump(t, c) {
+		if strings.HasPrefix(k, "toupdate:") || strings.HasPrefix(k, "alog:compiling:") {
+			continue
+		}
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,494 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/D4-project/analyzer-d4-log/internal/metrics"
+)
+
+// secret is the content of every file placed outside the data directory; no
+// response may ever contain it.
+const secret = "TOP-SECRET-OUTSIDE-DATA"
+
+const (
+	dailyHTML = "<!doctype html><title>daily</title>"
+	chartSVG  = `<svg xmlns="http://www.w3.org/2000/svg"></svg>`
+	rankCSV   = "username,count\nroot,3\n"
+)
+
+// fixture lays out base/{secret, conf.sample/redis_queue, data/...} and
+// returns the data directory.
+func fixture(t testing.TB) string {
+	t.Helper()
+	base := t.TempDir()
+	data := filepath.Join(base, "data")
+	files := map[string]string{
+		"secret":                                        secret,
+		"conf.sample/redis_queue":                       secret,
+		"data/sshd/dailystatistics.html":                dailyHTML,
+		"data/sshd/load.js":                             "console.log(1);",
+		"data/sshd/style.css":                           "body{}",
+		"data/sshd/20200122/20200122:statsusername.svg": chartSVG,
+		"data/sshd/20200122/20200122:statsusername.csv": rankCSV,
+		"data/sshd/info.json":                           "{}",
+		"data/sshd/logo.PNG":                            "\x89PNG",
+		"data/sshd/blob.bin":                            "<html><script>alert(1)</script>",
+		"data/.hidden":                                  "hidden",
+		"data/sshd/.dailystatistics.html.tmp":           "partial",
+		"data/other/page.html":                          "other",
+	}
+	for name, content := range files {
+		p := filepath.Join(base, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := map[string]string{
+		"data/sshd/out-relative": "../../secret",                // leaves data by ..
+		"data/sshd/out-absolute": filepath.Join(base, "secret"), // absolute, to outside
+		"data/up":                "..",                          // a directory outside
+		"data/sshd/in.html":      "dailystatistics.html",        // stays inside: served
+	}
+	for name, target := range links {
+		if err := os.Symlink(target, filepath.Join(base, filepath.FromSlash(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return data
+}
+
+func okHealth(context.Context) Status { return Status{D4Redis: true, CountingRedis: true} }
+
+func newHandler(t testing.TB, dataDir string, health HealthFunc, g prometheus.Gatherer) http.Handler {
+	t.Helper()
+	if health == nil {
+		health = okHealth
+	}
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	h, err := Handler(dataDir, health, g)
+	if err != nil {
+		t.Fatalf("Handler: %v", err)
+	}
+	return h
+}
+
+// do sends target verbatim, as a client on the wire could.
+func do(h http.Handler, method, target string, hdr map[string]string) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(method, target, nil)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestServesFilesWithTypesAndHeaders(t *testing.T) {
+	h := newHandler(t, fixture(t), nil, nil)
+	tests := []struct {
+		path, ctype, csp, body string
+	}{
+		{"/sshd/dailystatistics.html", "text/html; charset=utf-8", cspDefault, dailyHTML},
+		{"/sshd/load.js", "text/javascript; charset=utf-8", cspDefault, "console.log(1);"},
+		{"/sshd/style.css", "text/css; charset=utf-8", cspDefault, "body{}"},
+		{"/sshd/20200122/20200122:statsusername.svg", "image/svg+xml", cspSVG, chartSVG},
+		{"/sshd/20200122/20200122%3Astatsusername.csv", "text/csv; charset=utf-8", cspDefault, rankCSV},
+		{"/sshd/info.json", "application/json", cspDefault, "{}"},
+		{"/sshd/logo.PNG", "image/png", cspDefault, "\x89PNG"},
+		// HTML-looking content with an unknown extension must not be sniffed into a page.
+		{"/sshd/blob.bin", "application/octet-stream", cspDefault, "<html><script>alert(1)</script>"},
+		{"/sshd/in.html", "text/html; charset=utf-8", cspDefault, dailyHTML},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			rec := do(h, http.MethodGet, tc.path, nil)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("status %d, want 200; body %q", rec.Code, rec.Body)
+			}
+			if got := rec.Header().Get("Content-Type"); got != tc.ctype {
+				t.Errorf("Content-Type %q, want %q", got, tc.ctype)
+			}
+			if got := rec.Header().Get("Content-Security-Policy"); got != tc.csp {
+				t.Errorf("Content-Security-Policy %q, want %q", got, tc.csp)
+			}
+			if got := rec.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("X-Content-Type-Options %q, want nosniff", got)
+			}
+			if rec.Body.String() != tc.body {
+				t.Errorf("body %q, want %q", rec.Body, tc.body)
+			}
+		})
+	}
+}
+
+func TestHeadRangeAndConditional(t *testing.T) {
+	h := newHandler(t, fixture(t), nil, nil)
+	const page = "/sshd/dailystatistics.html"
+
+	rec := do(h, http.MethodHead, page, nil)
+	if rec.Code != http.StatusOK || rec.Body.Len() != 0 {
+		t.Errorf("HEAD: status %d body %q, want 200 and empty", rec.Code, rec.Body)
+	}
+	if got := rec.Header().Get("Content-Type"); got != "text/html; charset=utf-8" {
+		t.Errorf("HEAD Content-Type %q", got)
+	}
+
+	rec = do(h, http.MethodGet, page, map[string]string{"Range": "bytes=0-8"})
+	if rec.Code != http.StatusPartialContent || rec.Body.String() != dailyHTML[:9] {
+		t.Errorf("Range: status %d body %q, want 206 %q", rec.Code, rec.Body, dailyHTML[:9])
+	}
+
+	lm := do(h, http.MethodGet, page, nil).Header().Get("Last-Modified")
+	if lm == "" {
+		t.Fatal("no Last-Modified")
+	}
+	rec = do(h, http.MethodGet, page, map[string]string{"If-Modified-Since": lm})
+	if rec.Code != http.StatusNotModified {
+		t.Errorf("If-Modified-Since: status %d, want 304", rec.Code)
+	}
+}
+
+func TestTraversalNeverEscapes(t *testing.T) {
+	h := newHandler(t, fixture(t), nil, nil)
+	for _, target := range []string{
+		"/../secret",
+		"/../conf.sample/redis_queue",
+		"/%2e%2e/secret",
+		"/%2E%2E/conf.sample/redis_queue",
+		"/..%2fsecret",
+		"/..%2Fconf.sample%2Fredis_queue",
+		"/sshd/../../secret",
+		"/sshd/%2e%2e/%2e%2e/secret",
+		"/sshd/..%5c..%5csecret",
+		"/sshd/..\\..\\secret",
+		"//etc/passwd",
+		"/sshd//etc/passwd",
+		"/./sshd/dailystatistics.html",
+		"/sshd/dailystatistics.html%00.png",
+		"/sshd/out-relative",
+		"/sshd/out-absolute",
+		"/up/secret",
+		"/up/conf.sample/redis_queue",
+		"/up",
+		"/.hidden",
+		"/sshd/.dailystatistics.html.tmp",
+		"/%2ehidden",
+	} {
+		t.Run(target, func(t *testing.T) {
+			rec := do(h, http.MethodGet, target, nil)
+			if rec.Code != http.StatusNotFound && rec.Code != http.StatusBadRequest {
+				t.Errorf("status %d, want 404 or 400", rec.Code)
+			}
+			if strings.Contains(rec.Body.String(), secret) || strings.Contains(rec.Body.String(), "root:") {
+				t.Errorf("body leaks outside content: %q", rec.Body)
+			}
+			if loc := rec.Header().Get("Location"); loc != "" {
+				t.Errorf("redirected to %q; traversal must be refused, not cleaned", loc)
+			}
+		})
+	}
+}
+
+func TestDirectoriesRedirectOrNotFound(t *testing.T) {
+	h := newHandler(t, fixture(t), nil, nil)
+	for _, tc := range []struct {
+		path     string
+		code     int
+		location string
+	}{
+		{"/", http.StatusFound, "sshd/dailystatistics.html"},
+		{"/sshd", http.StatusFound, "sshd/dailystatistics.html"},
+		{"/sshd/", http.StatusFound, "dailystatistics.html"},
+		{"/sshd/20200122/", http.StatusNotFound, ""},
+		{"/sshd/20200122", http.StatusNotFound, ""},
+		{"/other/", http.StatusNotFound, ""},
+		{"/other", http.StatusNotFound, ""},
+		{"/sshd/dailystatistics.html/", http.StatusNotFound, ""},
+	} {
+		t.Run(tc.path, func(t *testing.T) {
+			rec := do(h, http.MethodGet, tc.path, nil)
+			if rec.Code != tc.code {
+				t.Errorf("status %d, want %d", rec.Code, tc.code)
+			}
+			if got := rec.Header().Get("Location"); got != tc.location {
+				t.Errorf("Location %q, want %q", got, tc.location)
+			}
+			// A listing would name the files inside.
+			for _, name := range []string{"load.js", "20200122", "page.html", "dailystatistics.html\"", "statsusername"} {
+				if strings.Contains(rec.Body.String(), name) {
+					t.Errorf("body lists %q: %q", name, rec.Body)
+				}
+			}
+		})
+	}
+
+	// The relative Location must resolve under whatever prefix a proxy adds.
+	base, _ := url.Parse("https://example.org/stats/sshd/")
+	loc, _ := url.Parse(do(h, http.MethodGet, "/sshd/", nil).Header().Get("Location"))
+	if got := base.ResolveReference(loc).String(); got != "https://example.org/stats/sshd/dailystatistics.html" {
+		t.Errorf("behind a proxy /sshd/ resolves to %s", got)
+	}
+}
+
+func TestOnlyGetAndHead(t *testing.T) {
+	h := newHandler(t, fixture(t), nil, nil)
+	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions, "PROPFIND"} {
+		for _, p := range []string{"/sshd/dailystatistics.html", "/healthz", "/metrics", "/"} {
+			rec := do(h, m, p, nil)
+			if rec.Code != http.StatusMethodNotAllowed {
+				t.Errorf("%s %s: status %d, want 405", m, p, rec.Code)
+			}
+			if got := rec.Header().Get("Allow"); got != "GET, HEAD" {
+				t.Errorf("%s %s: Allow %q", m, p, got)
+			}
+		}
+	}
+}
+
+func TestFilesAppearingAfterStartAreServed(t *testing.T) {
+	// The daemon creates the directory, starts serving, and compiles later.
+	data := t.TempDir()
+	h := newHandler(t, data, nil, nil)
+	if rec := do(h, http.MethodGet, "/sshd/dailystatistics.html", nil); rec.Code != http.StatusNotFound {
+		t.Fatalf("before compile: status %d, want 404", rec.Code)
+	}
+	if err := os.MkdirAll(filepath.Join(data, "sshd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "sshd", "dailystatistics.html"), []byte(dailyHTML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if rec := do(h, http.MethodGet, "/sshd/dailystatistics.html", nil); rec.Code != http.StatusOK {
+		t.Errorf("after compile: status %d, want 200", rec.Code)
+	}
+}
+
+func TestHandlerRefusesBadArguments(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	if _, err := Handler(filepath.Join(t.TempDir(), "missing"), okHealth, reg); err == nil {
+		t.Error("missing data directory accepted")
+	}
+	if _, err := Handler(t.TempDir(), nil, reg); err == nil {
+		t.Error("nil health accepted")
+	}
+	if _, err := Handler(t.TempDir(), okHealth, nil); err == nil {
+		t.Error("nil gatherer accepted")
+	}
+}
+
+func TestHealthz(t *testing.T) {
+	last := time.Date(2026, 1, 22, 11, 59, 37, 0, time.UTC)
+	secs := 12.5
+	for _, tc := range []struct {
+		name string
+		st   Status
+		code int
+		want string
+	}{
+		{
+			name: "healthy",
+			st:   Status{D4Redis: true, CountingRedis: true, QueueLength: 42, SecondsSinceLastCounted: &secs, LastCompile: &last},
+			code: http.StatusOK,
+			want: `{"d4_redis":true,"counting_redis":true,"queue_length":42,"seconds_since_last_counted":12.5,"last_compile":"2026-01-22T11:59:37Z"}`,
+		},
+		{
+			name: "fresh start",
+			st:   Status{D4Redis: true, CountingRedis: true},
+			code: http.StatusOK,
+			want: `{"d4_redis":true,"counting_redis":true,"queue_length":0,"seconds_since_last_counted":null,"last_compile":null}`,
+		},
+		{
+			name: "d4 down",
+			st:   Status{D4Redis: false, CountingRedis: true, QueueLength: 7},
+			code: http.StatusServiceUnavailable,
+			want: `{"d4_redis":false,"counting_redis":true,"queue_length":7,"seconds_since_last_counted":null,"last_compile":null}`,
+		},
+		{
+			name: "counting down",
+			st:   Status{D4Redis: true, CountingRedis: false},
+			code: http.StatusServiceUnavailable,
+			want: `{"d4_redis":true,"counting_redis":false,"queue_length":0,"seconds_since_last_counted":null,"last_compile":null}`,
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var sawDeadline bool
+			h := newHandler(t, t.TempDir(), func(ctx context.Context) Status {
+				_, sawDeadline = ctx.Deadline()
+				return tc.st
+			}, nil)
+			rec := do(h, http.MethodGet, "/healthz", nil)
+			if rec.Code != tc.code {
+				t.Errorf("status %d, want %d", rec.Code, tc.code)
+			}
+			if got := strings.TrimSpace(rec.Body.String()); got != tc.want {
+				t.Errorf("body\n got %s\nwant %s", got, tc.want)
+			}
+			var decoded Status
+			if err := json.Unmarshal(rec.Body.Bytes(), &decoded); err != nil {
+				t.Errorf("body is not JSON: %v", err)
+			}
+			if got := rec.Header().Get("Content-Type"); got != "application/json" {
+				t.Errorf("Content-Type %q", got)
+			}
+			if got := rec.Header().Get("Cache-Control"); got != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", got)
+			}
+			if !sawDeadline {
+				t.Error("health function called without a deadline")
+			}
+		})
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := metrics.New(reg, "v1.2.3", []string{"not_sshd", "bad_timestamp"})
+	m.Popped.Add(10)
+	m.Counted.Add(7)
+	m.Skipped.WithLabelValues("not_sshd").Add(3)
+	m.QueueLength.Set(99)
+	m.RedisUp.WithLabelValues("d4").Set(1)
+	m.CompileSeconds.Observe(1.5)
+
+	h := newHandler(t, t.TempDir(), nil, reg)
+	rec := do(h, http.MethodGet, "/metrics", nil)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d", rec.Code)
+	}
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type %q, want the text format", ct)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(rec.Body)
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+
+	value := func(name string, typ dto.MetricType, lbl ...string) float64 {
+		t.Helper()
+		mf, ok := mfs[name]
+		if !ok {
+			t.Fatalf("%s missing", name)
+		}
+		if mf.GetType() != typ {
+			t.Errorf("%s type %v, want %v", name, mf.GetType(), typ)
+		}
+	series:
+		for _, s := range mf.GetMetric() {
+			for i := 0; i+1 < len(lbl); i += 2 {
+				found := false
+				for _, lp := range s.GetLabel() {
+					if lp.GetName() == lbl[i] && lp.GetValue() == lbl[i+1] {
+						found = true
+					}
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch typ {
+			case dto.MetricType_COUNTER:
+				return s.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				return s.GetGauge().GetValue()
+			case dto.MetricType_HISTOGRAM:
+				return float64(s.GetHistogram().GetSampleCount())
+			}
+		}
+		t.Fatalf("%s%v: no such series", name, lbl)
+		return 0
+	}
+
+	checks := []struct {
+		name string
+		typ  dto.MetricType
+		lbl  []string
+		want float64
+	}{
+		{"analyzer_d4_log_lines_popped_total", dto.MetricType_COUNTER, nil, 10},
+		{"analyzer_d4_log_lines_counted_total", dto.MetricType_COUNTER, nil, 7},
+		{"analyzer_d4_log_lines_skipped_total", dto.MetricType_COUNTER, []string{"reason", "not_sshd"}, 3},
+		{"analyzer_d4_log_lines_skipped_total", dto.MetricType_COUNTER, []string{"reason", "bad_timestamp"}, 0},
+		{"analyzer_d4_log_queue_length", dto.MetricType_GAUGE, nil, 99},
+		{"analyzer_d4_log_redis_up", dto.MetricType_GAUGE, []string{"server", "d4"}, 1},
+		{"analyzer_d4_log_redis_up", dto.MetricType_GAUGE, []string{"server", "counting"}, 0},
+		{"analyzer_d4_log_redis_errors_total", dto.MetricType_COUNTER, []string{"server", "counting"}, 0},
+		{"analyzer_d4_log_compile_duration_seconds", dto.MetricType_HISTOGRAM, nil, 1},
+		{"analyzer_d4_log_batch_duration_seconds", dto.MetricType_HISTOGRAM, nil, 0},
+		{"analyzer_d4_log_build_info", dto.MetricType_GAUGE, []string{"version", "v1.2.3"}, 1},
+	}
+	for _, c := range checks {
+		if got := value(c.name, c.typ, c.lbl...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.lbl, got, c.want)
+		}
+	}
+	// Only the private registry is exposed: no Go runtime or process metrics
+	// from the global default registry.
+	for name := range mfs {
+		if !strings.HasPrefix(name, "analyzer_d4_log_") {
+			t.Errorf("unexpected metric %s on /metrics", name)
+		}
+	}
+}
+
+// FuzzRequestPath feeds arbitrary request targets to the handler: whatever
+// the bytes, nothing outside the data directory is served.
+func FuzzRequestPath(f *testing.F) {
+	data := fixture(f)
+	h := newHandler(f, data, nil, nil)
+	for _, s := range []string{
+		"/", "/sshd/", "/../secret", "/%2e%2e/secret", "/..%2fsecret", "//etc/passwd",
+		"/sshd/..%5c..%5csecret", "/up/secret", "/sshd/out-relative", "/%00", "/sshd/%ff%fe",
+		"/sshd/dailystatistics.html", "/up/../secret",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, target string) {
+		u, err := url.ParseRequestURI(target)
+		if err != nil {
+			return
+		}
+		req := &http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}, RequestURI: target}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Fatalf("%q served outside content (status %d)", target, rec.Code)
+		}
+		if loc := rec.Header().Get("Location"); loc != "" && loc != "dailystatistics.html" && loc != "sshd/dailystatistics.html" {
+			t.Fatalf("%q redirected to %q", target, loc)
+		}
+		if rec.Code == http.StatusOK && rec.Header().Get("Content-Type") == "" {
+			t.Fatalf("%q served without a content type", target)
+		}
+	})
+}
+
+// readAll is io.ReadAll that fails the test instead of returning an error.
+func readAll(t *testing.T, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatalf("read body: %v", err)
+	}
+	return string(b)
+}
