@@ -257,4 +257,3 @@ func isServerError(err error) bool {
 	var re redis.Error
 	return errors.As(err, &re)
 }
-

@@ -35,8 +35,8 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		free <- newParser(d, stats.NewBatch())
 	}
 	var (
-		wg      sync.WaitGroup
-		errOnce sync.Once
+		wg       sync.WaitGroup
+		errOnce  sync.Once
 		applyErr error
 	)
 	work := context.WithoutCancel(ctx)

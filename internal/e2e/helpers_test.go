@@ -51,11 +51,11 @@ func TestMain(m *testing.M) {
 // env is one installation: a D4 Redis, a counting Redis and a working
 // directory with a configuration.
 type env struct {
-	t        *testing.T
-	d4, cnt  *redistest.Server
-	dir      string // working directory of the daemon
-	conf     string // configuration directory
-	toml     string
+	t       *testing.T
+	d4, cnt *redistest.Server
+	dir     string // working directory of the daemon
+	conf    string // configuration directory
+	toml    string
 }
 
 func newEnv(t *testing.T, toml string) *env {
