@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/sshd"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
@@ -27,10 +29,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("web server: %w", err)
 		}
-		srv, err = web.Listen(cfg.HTTPServer, cfg.Dir+"/http_server", h)
+		srv, err = web.Listen(cfg.HTTPServer, filepath.Join(cfg.Dir, config.FileHTTPServer), h)
 		if err != nil {
 			return err
 		}
+		srv.SetLogger(d.log)
 		d.log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
 	}
 	d.log.Info("consuming", "queue", d4queue.QueueKey(cfg.Queue), "d4", fmt.Sprintf("%s/%d", cfg.D4.Addr, cfg.D4.DB),

@@ -20,7 +20,8 @@ func (d *Daemon) worker(ctx context.Context, slot int) {
 	fails := 0
 	polling := false
 	for ctx.Err() == nil {
-		b, err := c.Claim(ctx, d.newID(), d.cfg.BatchSize)
+		id := d.newID()
+		b, err := c.Claim(ctx, id, d.cfg.BatchSize)
 		if err != nil {
 			if ctx.Err() != nil {
 				return
@@ -33,7 +34,7 @@ func (d *Daemon) worker(ctx context.Context, slot int) {
 		fails = 0
 		d.d4Outage.ok()
 		if b.ID != "" {
-			d.process(ctx, c, p, b)
+			d.process(ctx, c, p, b, b.ID != id)
 			continue
 		}
 		if polling {
@@ -59,8 +60,10 @@ func (d *Daemon) worker(ctx context.Context, slot int) {
 	}
 }
 
-// process counts one claimed batch and acknowledges it.
-func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b d4queue.Batch) {
+// process counts one claimed batch and acknowledges it. A batch that was
+// already in flight when claimed (left by a crash or an earlier outage) may
+// have been counted before: its record is checked first.
+func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b d4queue.Batch, inFlight bool) {
 	start := time.Now()
 	p.reset()
 	ref := d.now()
@@ -74,7 +77,25 @@ func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b 
 	// Finish the batch even if a shutdown starts now; only an outage at
 	// shutdown leaves it to the next start.
 	work := context.WithoutCancel(ctx)
-	for fails := 0; ; fails++ {
+	applied := false
+	for fails := 0; inFlight; fails++ {
+		var err error
+		if applied, err = d.store.IsApplied(work, *rec); err == nil {
+			d.cntOutage.ok()
+			break
+		}
+		d.cntOutage.fail("checking a batch record", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			return
+		}
+	}
+	if applied {
+		// Counted by a run that died before acknowledging: nothing of it
+		// is new, for the statistics or the metrics.
+		d.log.Info("batch in flight was already counted; acknowledging it", "slot", c.Slot, "batch", b.ID, "lines", b.Len())
+		p.reset()
+	}
+	for fails := 0; !applied; fails++ {
 		err := d.store.Apply(work, p.batch, rec)
 		if err == nil {
 			d.cntOutage.ok()
@@ -86,12 +107,12 @@ func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b 
 		}
 		// The failed EXEC may still have committed (the connection died
 		// after Redis ran it): ask before counting again.
-		applied, err := d.store.IsApplied(work, *rec)
+		done, err := d.store.IsApplied(work, *rec)
 		if err != nil {
 			d.cntOutage.fail("checking a batch record", err)
 			continue
 		}
-		if applied {
+		if done {
 			d.cntOutage.ok()
 			break
 		}
@@ -124,15 +145,16 @@ func (d *Daemon) drainLeftovers(ctx context.Context) error {
 		p := newParser(d, stats.NewBatch())
 		// A Claim with a batch size of 0 returns what is in flight and
 		// moves nothing new.
-		b, err := c.Claim(ctx, d.newID(), 0)
+		id := d.newID()
+		b, err := c.Claim(ctx, id, 0)
 		if err != nil {
 			return err
 		}
 		if b.ID == "" {
 			continue
 		}
-		d.log.Info("counting a batch left by an earlier run with more workers", "slot", slot, "lines", b.Len())
-		d.process(ctx, c, p, b)
+		d.log.Info("finishing a batch left by an earlier run with more workers", "slot", slot, "lines", b.Len())
+		d.process(ctx, c, p, b, b.ID != id)
 	}
 	return nil
 }

@@ -110,6 +110,13 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	// transaction; EXEC then answers EXECABORT, which surfaces here.
 	switch r := replies[len(replies)-1].(type) {
 	case redis.Error:
+		// EXECABORT says only that something was refused; the first
+		// refusal (OOM, MISCONF, READONLY) says what the operator must fix.
+		for _, q := range replies[:len(replies)-1] {
+			if e, ok := q.(redis.Error); ok {
+				return fmt.Errorf("apply batch of %d attempts: transaction refused: %w", b.Len(), e)
+			}
+		}
 		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), r)
 	case nil:
 		return errors.New("apply batch: transaction discarded")

@@ -1,0 +1,310 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/config"
+	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
+	"github.com/D4-project/analyzer-d4-log/internal/redistest"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
+	"github.com/D4-project/analyzer-d4-log/internal/workload"
+)
+
+const queue = "5b3c8f0e-2d6a-4c1b-9e7f-0a1b2c3d4e5f"
+
+// syncBuffer is a log sink the test can read while the daemon writes.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	t       *testing.T
+	d4, cnt *redistest.Server
+	d       *Daemon
+	log     *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+}
+
+func newHarness(t *testing.T) *harness {
+	h := &harness{t: t, log: &syncBuffer{}}
+	h.d4 = redistest.Start(t, redistest.Options{RDB: true})
+	h.cnt = redistest.Start(t, redistest.Options{AOF: true})
+	cfg := &config.Config{
+		D4: config.RedisAddr{Addr: h.d4.Addr(), DB: 2}, Queue: queue,
+		Parsers: h.cnt.Addr(), Pool: 3,
+		Location: time.UTC, CompileInterval: time.Hour,
+		OutputDir: t.TempDir(), ChartTop: 10, BatchSize: 50, MaxLineBytes: 1 << 20,
+	}
+	h.d = New(Options{
+		Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
+		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond,
+	})
+	t.Cleanup(h.d.Close)
+	return h
+}
+
+func (h *harness) run() {
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	h.done = make(chan error, 1)
+	go func() { h.done <- h.d.Run(ctx) }()
+	h.t.Cleanup(cancel)
+}
+
+func (h *harness) stop() {
+	h.t.Helper()
+	h.cancel()
+	select {
+	case err := <-h.done:
+		if err != nil {
+			h.t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		h.t.Fatal("Run did not return within 30s of cancel")
+	}
+}
+
+func (h *harness) push(lines []workload.Line) {
+	h.t.Helper()
+	c := h.d4.Conn(2)
+	for _, l := range lines {
+		if err := c.Send("LPUSH", d4queue.QueueKey(queue), l.Raw); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+	if _, err := c.Do(""); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+func (h *harness) waitCounted(want int, limit time.Duration) {
+	h.t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		c, err := redis.Dial("tcp", h.cnt.Addr(), redis.DialDatabase(1))
+		if err == nil {
+			n, _ := redis.Int(c.Do("HGET", stats.TotalsKey, "2026"))
+			m, _ := redis.Int(c.Do("HGET", stats.TotalsKey, "2025"))
+			c.Close()
+			q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
+			if n+m == want && q == 0 {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	h.t.Fatalf("not %d attempts counted within %v; log:\n%s", want, limit, h.log.String())
+}
+
+func (h *harness) check(want workload.Expected) {
+	h.t.Helper()
+	c := h.cnt.Conn(1)
+	got := map[string]map[string]float64{}
+	keys, _ := redis.Strings(c.Do("KEYS", "*:stats*"))
+	for _, k := range keys {
+		if strings.HasPrefix(k, "toupdate:") || strings.HasPrefix(k, "alog:") {
+			continue
+		}
+		m, _ := redis.Int64Map(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
+		got[k] = map[string]float64{}
+		for member, n := range m {
+			got[k][member] = float64(n)
+		}
+	}
+	if d := want.Diff(got); len(d) > 0 {
+		if len(d) > 20 {
+			d = d[:20]
+		}
+		h.t.Fatalf("statistics differ:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+var ref = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+func lines(n int, seed uint64) []workload.Line {
+	return workload.Generate(workload.Options{Lines: n, Ref: time.Now(), Loc: time.UTC, Days: 20,
+		Users: 30, Sources: 200, Hosts: 5, Noise: 0.2, Seed: seed})
+}
+
+// A batch counted by a run that died before acknowledging it must not be
+// counted again; one that was not counted must be.
+func TestLeftoverBatchesAreReconciled(t *testing.T) {
+	h := newHarness(t)
+	ls := lines(200, 1)
+	counted, pending := ls[:100], ls[100:]
+	d4 := h.d4.Conn(2)
+	leave := func(slot int, id string, batch []workload.Line) {
+		for _, l := range batch {
+			if _, err := d4.Do("LPUSH", d4queue.ProcessingKey(queue, slot), l.Raw); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := d4.Do("SET", d4queue.BatchKey(queue, slot), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Slot 0: applied before the crash. Slot 1: not applied. Slot 7:
+	// beyond the current pool size, not applied.
+	leave(0, "applied", counted)
+	b := stats.NewBatch()
+	for _, l := range counted {
+		if l.Counts {
+			b.Add(l.Time, []byte(l.Host), []byte(l.User), []byte(l.Src))
+		}
+	}
+	if err := h.d.store.Apply(context.Background(), b, &stats.Applied{Queue: queue, Slot: 0, ID: "applied"}); err != nil {
+		t.Fatal(err)
+	}
+	leave(1, "pending", pending[:50])
+	leave(7, "beyond", pending[50:])
+	want := workload.Expect(ls, time.UTC)
+	h.run()
+	h.waitCounted(want.Attempts, 20*time.Second)
+	h.stop()
+	h.check(want)
+	if keys, _ := redis.Strings(d4.Do("KEYS", "alog:*")); len(keys) != 0 {
+		t.Fatalf("bookkeeping left in the D4 Redis: %v", keys)
+	}
+}
+
+// While the counting Redis is down, nothing more than the batches in
+// flight leaves the queue, the outage is logged once at each end, and
+// everything is counted once it is back.
+func TestCountingRedisOutage(t *testing.T) {
+	h := newHarness(t)
+	ls := lines(3000, 2)
+	want := workload.Expect(ls, time.UTC)
+	h.run()
+	h.push(ls[:1000])
+	time.Sleep(300 * time.Millisecond)
+	h.cnt.Kill()
+	h.push(ls[1000:2000])
+	// Lines keep arriving for 10 s of outage.
+	for i := 0; i < 10; i++ {
+		time.Sleep(time.Second)
+		if i == 4 {
+			h.push(ls[2000:])
+		}
+	}
+	q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
+	inFlight := h.d.cfg.Pool * h.d.cfg.BatchSize
+	if q < 2000-inFlight {
+		t.Fatalf("queue length %d during the outage: lines left the queue that could not be counted", q)
+	}
+	h.cnt.Restart()
+	h.waitCounted(want.Attempts, 30*time.Second)
+	h.stop()
+	h.check(want)
+	log := h.log.String()
+	if n := strings.Count(log, `msg="redis outage: `); n != 1 {
+		t.Errorf("outage start logged %d times, want 1:\n%s", n, log)
+	}
+	if n := strings.Count(log, `msg="redis outage over"`); n != 1 {
+		t.Errorf("outage end logged %d times, want 1:\n%s", n, log)
+	}
+}
+
+// The D4 Redis going away (and coming back with its data) is ridden out.
+func TestD4RedisOutage(t *testing.T) {
+	h := newHarness(t)
+	ls := lines(2000, 3)
+	want := workload.Expect(ls, time.UTC)
+	h.run()
+	h.push(ls[:1000])
+	h.waitCounted(workload.Expect(ls[:1000], time.UTC).Attempts, 20*time.Second)
+	h.d4.Shutdown()
+	time.Sleep(3 * time.Second)
+	h.d4.Restart()
+	h.push(ls[1000:])
+	h.waitCounted(want.Attempts, 30*time.Second)
+	h.stop()
+	h.check(want)
+	if !strings.Contains(h.log.String(), "server=d4") {
+		t.Errorf("D4 outage not logged:\n%s", h.log.String())
+	}
+}
+
+// A counting Redis that answers errors (out of memory) is an outage too:
+// nothing is lost, nothing is counted twice.
+func TestCountingRedisAnsweringErrors(t *testing.T) {
+	h := newHarness(t)
+	ls := lines(2000, 4)
+	want := workload.Expect(ls, time.UTC)
+	admin := h.cnt.Conn(0)
+	h.run()
+	h.push(ls[:500])
+	h.waitCounted(workload.Expect(ls[:500], time.UTC).Attempts, 20*time.Second)
+	if _, err := admin.Do("CONFIG", "SET", "maxmemory", "1"); err != nil {
+		t.Fatal(err)
+	}
+	h.push(ls[500:])
+	time.Sleep(2 * time.Second)
+	if !strings.Contains(h.log.String(), "OOM") {
+		t.Fatalf("no OOM error seen while Redis refused writes:\n%s", h.log.String())
+	}
+	if _, err := admin.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
+		t.Fatal(err)
+	}
+	h.waitCounted(want.Attempts, 30*time.Second)
+	h.stop()
+	h.check(want)
+}
+
+func TestBackoffIsCappedWithJitter(t *testing.T) {
+	d := &Daemon{backoffMax: time.Second, jitter: func() float64 { return 0.999 }}
+	for n, want := range map[int]time.Duration{0: 50 * time.Millisecond, 3: 400 * time.Millisecond, 10: time.Second, 100: time.Second} {
+		got := d.backoff(n)
+		if got > want || got < want*49/100 {
+			t.Errorf("backoff(%d) = %v, want within [%v/2, %v]", n, got, want, want)
+		}
+	}
+	d.jitter = func() float64 { return 0 }
+	if got := d.backoff(100); got != 500*time.Millisecond {
+		t.Errorf("backoff with zero jitter = %v, want half the cap", got)
+	}
+}
+
+func TestLineReaderHandlesLongLines(t *testing.T) {
+	long := strings.Repeat("x", 3000)
+	in := "a\n" + long + "\n\nb\r\n" + strings.Repeat("y", 1500) + "\nlast"
+	lr := newLineReader(strings.NewReader(in), 2000)
+	var got []string
+	for {
+		line, tooLong, err := lr.next()
+		if err != nil {
+			break
+		}
+		if tooLong {
+			got = append(got, "<long>")
+			continue
+		}
+		got = append(got, string(line))
+	}
+	want := []string{"a", "<long>", "", "b\r", strings.Repeat("y", 1500), "last"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("lines = %q, want %q", got, want)
+	}
+}
