@@ -29,6 +29,10 @@ var parsers = []string{"sshd"}
 func main() { os.Exit(run(os.Args[1:], os.Stdin, os.Stderr)) }
 
 func run(args []string, stdin io.Reader, stderr io.Writer) int {
+	// Signals first, so that a SIGTERM arriving while the configuration is
+	// read is an orderly stop, not a kill.
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
 	fs := flag.NewFlagSet("analyzer-d4-log", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	confDir := fs.String("c", "conf.sample", "configuration `directory`")
@@ -96,8 +100,6 @@ Flags:
 	}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(lf, stderr), &slog.HandlerOptions{Level: level}))
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
 	go func() {
 		// A second signal forces the exit: the operator means it.
 		<-ctx.Done()
