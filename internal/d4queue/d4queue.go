@@ -52,7 +52,7 @@ func BatchKey(uuid string, slot int) string {
 }
 
 // claimScript: KEYS queue, processing, batch; ARGV new id, batch size,
-// longest line returned. A processing list that already has an ID is a
+// longest line returned, most bytes returned per batch. A processing list that already has an ID is a
 // batch in flight (after a crash, or a failed apply) and is returned as
 // it is. Lines moved by a blocking wait have no ID yet; they are topped up
 // and tagged. Lines over the limit come back as their length only, so a
@@ -62,17 +62,21 @@ func BatchKey(uuid string, slot int) string {
 // D4 server may run.
 const claimScript = `
 local id = redis.call('GET', KEYS[3])
+local max = tonumber(ARGV[3])
 if not id then
   local want = tonumber(ARGV[2]) - redis.call('LLEN', KEYS[2])
+  local bytes, budget = 0, tonumber(ARGV[4])
   for i = 1, want do
-    if not redis.call('RPOPLPUSH', KEYS[1], KEYS[2]) then break end
+    local v = redis.call('RPOPLPUSH', KEYS[1], KEYS[2])
+    if not v then break end
+    if #v <= max then bytes = bytes + #v end
+    if bytes >= budget then break end
   end
   if redis.call('LLEN', KEYS[2]) == 0 then return {} end
   redis.call('SET', KEYS[3], ARGV[1])
   id = ARGV[1]
 end
 local items = redis.call('LRANGE', KEYS[2], 0, -1)
-local max = tonumber(ARGV[3])
 local out = {id}
 for i = #items, 1, -1 do
   local v = items[i]
@@ -97,7 +101,14 @@ type Consumer struct {
 	Queue   string      // the queue UUID
 	Slot    int
 	MaxLine int // longest line returned whole
+	// MaxBytes caps the bytes of lines one new batch returns, so that a
+	// queue of long lines cannot make batch_size lines weigh gigabytes in
+	// the daemon's memory. Zero means DefaultMaxBytes.
+	MaxBytes int
 }
+
+// DefaultMaxBytes is the default cap of a batch's bytes.
+const DefaultMaxBytes = 8 << 20
 
 // Batch is one claimed batch, oldest line first.
 type Batch struct {
@@ -114,6 +125,10 @@ func (b Batch) Len() int { return len(b.Lines) + len(b.Long) }
 // new batch tagged with newID. An empty Batch (ID "") means the queue was
 // empty.
 func (c *Consumer) Claim(ctx context.Context, newID string, n int) (Batch, error) {
+	maxBytes := c.MaxBytes
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
 	conn, err := c.Pool.GetContext(ctx)
 	if err != nil {
 		return Batch{}, fmt.Errorf("connect to d4 redis: %w", err)
@@ -121,7 +136,7 @@ func (c *Consumer) Claim(ctx context.Context, newID string, n int) (Batch, error
 	defer conn.Close()
 	reply, err := redis.Values(conn.Do("EVAL", claimScript, 3,
 		QueueKey(c.Queue), ProcessingKey(c.Queue, c.Slot), BatchKey(c.Queue, c.Slot),
-		newID, n, c.MaxLine))
+		newID, n, c.MaxLine, maxBytes))
 	if err != nil {
 		return Batch{}, fmt.Errorf("claim lines from %s: %w", QueueKey(c.Queue), err)
 	}

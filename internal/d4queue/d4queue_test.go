@@ -147,3 +147,15 @@ func TestLengthsAndLeftovers(t *testing.T) {
 		t.Fatalf("Leftovers within the pool = %v", left)
 	}
 }
+
+func TestBatchBytesAreCapped(t *testing.T) {
+	_, c, conn := setup(t)
+	c.MaxLine = 1000
+	c.MaxBytes = 2500
+	line := strings.Repeat("x", 1000)
+	push(t, conn, line, line, line, line, line, strings.Repeat("y", 5000))
+	b, err := c.Claim(context.Background(), "id", 100)
+	if err != nil || len(b.Lines) != 3 {
+		t.Fatalf("claim returned %d lines (%v); want 3 (2500 bytes reached on the third)", len(b.Lines), err)
+	}
+}
