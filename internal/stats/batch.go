@@ -105,6 +105,9 @@ type plan struct {
 	oldest   string              // smallest day
 	newest   string              // largest day
 	records  map[string][][]byte // day → packed elements
+	// firstSeen holds, per kind, member → the earliest day of the batch
+	// it appears on, as ZADD LT arguments (day, member, day, member, …).
+	firstSeen [3][]interface{}
 }
 
 // plan sums the batch's days into months and years. Output is ordered so
@@ -145,6 +148,10 @@ func (b *Batch) plan() plan {
 			p.toupdate[g] = append(p.toupdate[g], key)
 		}
 	}
+	var first [3]map[string]bool
+	for k := range first {
+		first[k] = map[string]bool{}
+	}
 	for _, dk := range days {
 		agg := b.days[dk]
 		per := agg.period
@@ -158,6 +165,12 @@ func (b *Batch) plan() plan {
 				p.incrs = append(p.incrs, increment{key, mem, n})
 				mo.members[k][mem] += n
 				yr.members[k][mem] += n
+				// Days are visited in order, so the first visit is the
+				// batch's earliest day for this member.
+				if !first[k][mem] {
+					first[k][mem] = true
+					p.firstSeen[k] = append(p.firstSeen[k], dk, mem)
+				}
 			}
 		}
 		p.totals[per.Day] += agg.n

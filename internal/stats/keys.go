@@ -79,6 +79,12 @@ func CompilingKey(g Granularity) string { return "alog:compiling:" + g.String() 
 // kept exactly in the same transaction as the rankings.
 const TotalsKey = "alog:totals"
 
+// FirstSeenKey is the sorted set of every value of a kind ever counted,
+// scored by the first day (yyyymmdd) it was seen. ZADD LT keeps the
+// earliest day whatever order batches arrive in, so a backfill of old logs
+// moves a value's first day back, and a flush rebuilds the same set.
+func FirstSeenKey(kind string) string { return "alog:firstseen:" + kind }
+
 // AttemptsKey is the DB 0 list of packed attempt records of one day.
 func AttemptsKey(day string) string { return "alog:attempts:" + day }
 

@@ -53,33 +53,36 @@ func TestApplyWritesTheOriginalSchema(t *testing.T) {
 	}
 	c := srv.Conn(1)
 	want := map[string]string{
-		"20261125:statsusername": `zset:"root"=2`,
-		"20261125:statssrc":      `zset:"1.2.3.4"=2`,
-		"20261125:statshost":     `zset:"web1"=2`,
-		"20261124:statsusername": `zset:""=1`,
-		"20261124:statssrc":      `zset:"2001:db8::1"=1`,
-		"20261124:statshost":     `zset:"web.example.org"=1`,
-		"202611:statsusername":   `zset:""=1 "root"=2`,
-		"202611:statssrc":        `zset:"1.2.3.4"=2 "2001:db8::1"=1`,
-		"202611:statshost":       `zset:"web.example.org"=1 "web1"=2`,
-		"2026:statsusername":     `zset:""=1 "root"=2`,
-		"2026:statssrc":          `zset:"1.2.3.4"=2 "2001:db8::1"=1`,
-		"2026:statshost":         `zset:"web.example.org"=1 "web1"=2`,
-		"20251231:statsusername": `zset:"a b"=1`,
-		"20251231:statssrc":      `zset:"host.example"=1`,
-		"20251231:statshost":     `zset:"web1"=1`,
-		"202512:statsusername":   `zset:"a b"=1`,
-		"202512:statssrc":        `zset:"host.example"=1`,
-		"202512:statshost":       `zset:"web1"=1`,
-		"2025:statsusername":     `zset:"a b"=1`,
-		"2025:statssrc":          `zset:"host.example"=1`,
-		"2025:statshost":         `zset:"web1"=1`,
-		"oldest":                 `string:20251231`,
-		"newest":                 `string:20261125`,
-		"toupdate:daily":         `set:"20251231:statshost" "20251231:statssrc" "20251231:statsusername" "20261124:statshost" "20261124:statssrc" "20261124:statsusername" "20261125:statshost" "20261125:statssrc" "20261125:statsusername"`,
-		"toupdate:monthly":       `set:"202512:statshost" "202512:statssrc" "202512:statsusername" "202611:statshost" "202611:statssrc" "202611:statsusername"`,
-		"toupdate:yearly":        `set:"2025:statshost" "2025:statssrc" "2025:statsusername" "2026:statshost" "2026:statssrc" "2026:statsusername"`,
-		"alog:totals":            `hash:"2025"=1 "202512"=1 "20251231"=1 "2026"=3 "202611"=3 "20261124"=1 "20261125"=2`,
+		"20261125:statsusername":  `zset:"root"=2`,
+		"20261125:statssrc":       `zset:"1.2.3.4"=2`,
+		"20261125:statshost":      `zset:"web1"=2`,
+		"20261124:statsusername":  `zset:""=1`,
+		"20261124:statssrc":       `zset:"2001:db8::1"=1`,
+		"20261124:statshost":      `zset:"web.example.org"=1`,
+		"202611:statsusername":    `zset:""=1 "root"=2`,
+		"202611:statssrc":         `zset:"1.2.3.4"=2 "2001:db8::1"=1`,
+		"202611:statshost":        `zset:"web.example.org"=1 "web1"=2`,
+		"2026:statsusername":      `zset:""=1 "root"=2`,
+		"2026:statssrc":           `zset:"1.2.3.4"=2 "2001:db8::1"=1`,
+		"2026:statshost":          `zset:"web.example.org"=1 "web1"=2`,
+		"20251231:statsusername":  `zset:"a b"=1`,
+		"20251231:statssrc":       `zset:"host.example"=1`,
+		"20251231:statshost":      `zset:"web1"=1`,
+		"202512:statsusername":    `zset:"a b"=1`,
+		"202512:statssrc":         `zset:"host.example"=1`,
+		"202512:statshost":        `zset:"web1"=1`,
+		"2025:statsusername":      `zset:"a b"=1`,
+		"2025:statssrc":           `zset:"host.example"=1`,
+		"2025:statshost":          `zset:"web1"=1`,
+		"oldest":                  `string:20251231`,
+		"newest":                  `string:20261125`,
+		"toupdate:daily":          `set:"20251231:statshost" "20251231:statssrc" "20251231:statsusername" "20261124:statshost" "20261124:statssrc" "20261124:statsusername" "20261125:statshost" "20261125:statssrc" "20261125:statsusername"`,
+		"toupdate:monthly":        `set:"202512:statshost" "202512:statssrc" "202512:statsusername" "202611:statshost" "202611:statssrc" "202611:statsusername"`,
+		"toupdate:yearly":         `set:"2025:statshost" "2025:statssrc" "2025:statsusername" "2026:statshost" "2026:statssrc" "2026:statsusername"`,
+		"alog:firstseen:src":      `zset:"1.2.3.4"=20261125 "2001:db8::1"=20261124 "host.example"=20251231`,
+		"alog:firstseen:host":     `zset:"web.example.org"=20261124 "web1"=20251231`,
+		"alog:firstseen:username": `zset:""=20261124 "a b"=20251231 "root"=20261125`,
+		"alog:totals":             `hash:"2025"=1 "202512"=1 "20251231"=1 "2026"=3 "202611"=3 "20261124"=1 "20261125"=2`,
 	}
 	got := redistest.Dump(t, c)
 	for k, v := range want {
@@ -305,4 +308,21 @@ func FuzzDecodeRecords(f *testing.F) {
 			return nil
 		})
 	})
+}
+
+func TestFirstSeenKeepsTheEarliestDay(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	ctx := context.Background()
+	for _, day := range []string{"2026-11-20", "2026-11-25", "2026-11-10", "2026-11-22"} {
+		b := stats.NewBatch()
+		b.Add(at(day+"T10:00:00Z"), []byte("h"), []byte("root"), []byte("s"))
+		if err := s.Apply(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := redis.Int(srv.Conn(1).Do("ZSCORE", stats.FirstSeenKey(stats.KindUser), "root"))
+	if err != nil || got != 20261110 {
+		t.Fatalf("first seen = %d, %v; want 20261110", got, err)
+	}
 }

@@ -74,6 +74,14 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 			send("SADD", args...)
 		}
 	}
+	for k, pairs := range p.firstSeen {
+		if len(pairs) > 0 {
+			args := make([]interface{}, 0, len(pairs)+2)
+			args = append(args, FirstSeenKey(kindNames[k]), "LT")
+			args = append(args, pairs...)
+			send("ZADD", args...)
+		}
+	}
 	if len(p.totals) > 0 {
 		for period, n := range p.totals {
 			send("HINCRBY", TotalsKey, period, n)
