@@ -1,0 +1,415 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// badDirs maps each directory under testdata/bad to the exact message Load
+// must give for it. The messages are what an operator reads, so they are
+// compared whole.
+var badDirs = []struct {
+	dir  string
+	want string
+}{
+	{"d4-bad-host", `testdata/bad/d4-bad-host/redis_d4: "local host:6380/2" has host "local host", not a host name or IP address; want host:port/db, like localhost:6380/2`},
+	{"d4-brackets-not-ipv6", `testdata/bad/d4-brackets-not-ipv6/redis_d4: "[localhost]:6380/2" has host "localhost" in brackets, which are for IPv6 addresses only; want host:port/db, like localhost:6380/2`},
+	{"d4-db-16", `testdata/bad/d4-db-16/redis_d4: "localhost:6380/16" has database "16"; want a database from 0 to 15 (the D4 server keeps analyzer queues in 2)`},
+	{"d4-db-huge", `testdata/bad/d4-db-huge/redis_d4: "localhost:6380/99999999999999999999" has database "99999999999999999999"; want a database from 0 to 15 (the D4 server keeps analyzer queues in 2)`},
+	{"d4-db-negative", `testdata/bad/d4-db-negative/redis_d4: "localhost:6380/-1" has database "-1", not a decimal number; want host:port/db, like localhost:6380/2`},
+	{"d4-db-not-number", `testdata/bad/d4-db-not-number/redis_d4: "localhost:6380/two" has database "two", not a decimal number; want host:port/db, like localhost:6380/2`},
+	{"d4-empty-host", `testdata/bad/d4-empty-host/redis_d4: ":6380/2" has no host; want host:port/db, like localhost:6380/2`},
+	{"d4-ipv6-without-brackets", `testdata/bad/d4-ipv6-without-brackets/redis_d4: "::1:6380/2" is not host:port (an IPv6 address goes in brackets, like [::1]:6380); want host:port/db, like localhost:6380/2`},
+	{"d4-no-db", `testdata/bad/d4-no-db/redis_d4: "localhost:6380" has no database; want host:port/db, like localhost:6380/2`},
+	{"d4-no-port", `testdata/bad/d4-no-port/redis_d4: "localhost/2" has no port; want host:port/db, like localhost:6380/2`},
+	{"d4-port-not-number", `testdata/bad/d4-port-not-number/redis_d4: "localhost:redis/2" has port "redis"; want a port from 1 to 65535, like localhost:6380/2`},
+	{"d4-port-out-of-range", `testdata/bad/d4-port-out-of-range/redis_d4: "localhost:65536/2" has port "65536"; want a port from 1 to 65535, like localhost:6380/2`},
+	{"d4-port-zero", `testdata/bad/d4-port-zero/redis_d4: "localhost:0/2" has port "0"; want a port from 1 to 65535, like localhost:6380/2`},
+	{"empty-redis_queue", `testdata/bad/empty-redis_queue/redis_queue: empty; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"http-no-port", `testdata/bad/http-no-port/http_server: "8080" has no port; want the host:port the web server listens on, like 127.0.0.1:8080`},
+	{"http-not-host-port", `testdata/bad/http-not-host-port/http_server: "http://127.0.0.1:8080/" is not host:port; want the host:port the web server listens on, like 127.0.0.1:8080`},
+	{"http-port-zero", `testdata/bad/http-port-zero/http_server: "127.0.0.1:0" has port "0"; want a port from 1 to 65535, like 127.0.0.1:8080`},
+	{"missing-redis_d4", `testdata/bad/missing-redis_d4/redis_d4: missing; want the D4 server's Redis as host:port/db, like localhost:6380/2`},
+	{"missing-redis_parsers", `testdata/bad/missing-redis_parsers/redis_parsers: missing; want the counting Redis as host:port/N with N the pool size, like localhost:6500/16`},
+	{"missing-redis_queue", `testdata/bad/missing-redis_queue/redis_queue: missing; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"parsers-empty-host", `testdata/bad/parsers-empty-host/redis_parsers: ":6500/16" has no host; want host:port/N with N the pool size, like localhost:6500/16`},
+	{"parsers-no-pool", `testdata/bad/parsers-no-pool/redis_parsers: "localhost:6500" has no pool size; want host:port/N with N the pool size, like localhost:6500/16`},
+	{"parsers-pool-not-number", `testdata/bad/parsers-pool-not-number/redis_parsers: "localhost:6500/sixteen" has pool size "sixteen", not a decimal number; want host:port/N with N the pool size, like localhost:6500/16`},
+	{"parsers-pool-too-big", `testdata/bad/parsers-pool-too-big/redis_parsers: "localhost:6500/1025" has pool size "1025"; want a pool size from 1 to 1024, like localhost:6500/16`},
+	{"parsers-pool-zero", `testdata/bad/parsers-pool-zero/redis_parsers: "localhost:6500/0" has pool size "0"; want a pool size from 1 to 1024, like localhost:6500/16`},
+	{"parsers-port-out-of-range", `testdata/bad/parsers-port-out-of-range/redis_parsers: "localhost:70000/16" has port "70000"; want a port from 1 to 65535, like localhost:6500/16`},
+	{"queue-bad-hex", `testdata/bad/queue-bad-hex/redis_queue: "3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d1g" is not a UUID; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"queue-long-binary", `testdata/bad/queue-long-binary/redis_queue: "\x00\x01\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"... is not a UUID; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"queue-not-uuid", `testdata/bad/queue-not-uuid/redis_queue: "abc" is not a UUID; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"queue-two-lines", `testdata/bad/queue-two-lines/redis_queue: "3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11\n3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11" is not a UUID; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"toml-batch-size-float", `testdata/bad/toml-batch-size-float/analyzer.toml: batch_size 1000.0 is a float, not an integer; want an integer from 1 to 100000`},
+	{"toml-batch-size-too-big", `testdata/bad/toml-batch-size-too-big/analyzer.toml: batch_size 100001 is out of range; want an integer from 1 to 100000`},
+	{"toml-chart-top-string", `testdata/bad/toml-chart-top-string/analyzer.toml: chart_top "25" is a string, not an integer; want an integer from 1 to 200`},
+	{"toml-chart-top-table", `testdata/bad/toml-chart-top-table/analyzer.toml: chart_top is a table, not an integer; want an integer from 1 to 200`},
+	{"toml-chart-top-too-big", `testdata/bad/toml-chart-top-too-big/analyzer.toml: chart_top 201 is out of range; want an integer from 1 to 200`},
+	{"toml-chart-top-zero", `testdata/bad/toml-chart-top-zero/analyzer.toml: chart_top 0 is out of range; want an integer from 1 to 200`},
+	{"toml-interval-float", `testdata/bad/toml-interval-float/analyzer.toml: compile_interval 1.5 is a float, not a duration; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-interval-malformed", `testdata/bad/toml-interval-malformed/analyzer.toml: compile_interval "5 minutes" is not a duration; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-interval-negative", `testdata/bad/toml-interval-negative/analyzer.toml: compile_interval "-5s" is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-interval-negative-seconds", `testdata/bad/toml-interval-negative-seconds/analyzer.toml: compile_interval -5 is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-interval-subsecond", `testdata/bad/toml-interval-subsecond/analyzer.toml: compile_interval "500ms" is shorter than 1s; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-interval-too-long", `testdata/bad/toml-interval-too-long/analyzer.toml: compile_interval 9223372036854775807 is too long; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-interval-zero", `testdata/bad/toml-interval-zero/analyzer.toml: compile_interval 0 is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
+	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"toml-malformed", `testdata/bad/toml-malformed/analyzer.toml: line 3: expected value but found '=' instead; want TOML lines like chart_top = 25`},
+	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"toml-max-line-bytes-bool", `testdata/bad/toml-max-line-bytes-bool/analyzer.toml: max_line_bytes true is a boolean, not an integer; want an integer from 1024 to 67108864`},
+	{"toml-max-line-bytes-too-big", `testdata/bad/toml-max-line-bytes-too-big/analyzer.toml: max_line_bytes 67108865 is out of range; want an integer from 1024 to 67108864`},
+	{"toml-max-line-bytes-too-small", `testdata/bad/toml-max-line-bytes-too-small/analyzer.toml: max_line_bytes 1023 is out of range; want an integer from 1024 to 67108864`},
+	{"toml-output-dir-empty", `testdata/bad/toml-output-dir-empty/analyzer.toml: output_dir "" is empty; want a directory path like "data"`},
+	{"toml-output-dir-not-string", `testdata/bad/toml-output-dir-not-string/analyzer.toml: output_dir is an array, not a string; want a directory path like "data"`},
+	{"toml-timezone-not-string", `testdata/bad/toml-timezone-not-string/analyzer.toml: timezone 1 is an integer, not a string; want a name like Europe/Luxembourg or UTC`},
+	{"toml-timezone-date", `testdata/bad/toml-timezone-date/analyzer.toml: timezone is a date or time, not a string; want a name like Europe/Luxembourg or UTC`},
+	{"toml-timezone-unknown", `testdata/bad/toml-timezone-unknown/analyzer.toml: timezone "Mars/Olympus" is not a known IANA time zone; want a name like Europe/Luxembourg or UTC`},
+	{"toml-duplicate-key", `testdata/bad/toml-duplicate-key/analyzer.toml: line 3: Key 'chart_top' has already been defined; want TOML lines like chart_top = 25`},
+	{"toml-control-character", `testdata/bad/toml-control-character/analyzer.toml: line 1: TOML files cannot contain control characters: '0x01'; want TOML lines like chart_top = 25`},
+	{"toml-too-many-settings", `testdata/bad/toml-too-many-settings/analyzer.toml: 5004 bytes outside comments; want a few lines like chart_top = 25, at most 4096 bytes besides comments`},
+	{"toml-file-too-large", `testdata/bad/toml-file-too-large/analyzer.toml: larger than 65536 bytes; want a few lines of TOML settings`},
+	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"value-file-too-large", `testdata/bad/value-file-too-large/redis_queue: larger than 4096 bytes; want a file holding just the value`},
+}
+
+func TestLoadBad(t *testing.T) {
+	for _, tc := range badDirs {
+		t.Run(tc.dir, func(t *testing.T) {
+			cfg, err := Load(filepath.Join("testdata", "bad", tc.dir))
+			if err == nil {
+				t.Fatalf("Load succeeded with %+v; want error %q", cfg, tc.want)
+			}
+			if cfg != nil {
+				t.Errorf("Load returned a config along with its error")
+			}
+			if got := err.Error(); got != tc.want {
+				t.Errorf("error\n got: %s\nwant: %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestBadDirsListed keeps the table and testdata/bad in step: a case
+// directory without a row would never be checked.
+func TestBadDirsListed(t *testing.T) {
+	entries, err := os.ReadDir(filepath.Join("testdata", "bad"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := make(map[string]bool)
+	for _, tc := range badDirs {
+		listed[tc.dir] = true
+	}
+	onDisk := make(map[string]bool)
+	for _, e := range entries {
+		onDisk[e.Name()] = true
+		if !listed[e.Name()] {
+			t.Errorf("testdata/bad/%s has no expected message in badDirs", e.Name())
+		}
+	}
+	for _, tc := range badDirs {
+		if !onDisk[tc.dir] {
+			t.Errorf("badDirs lists %q, which is not in testdata/bad", tc.dir)
+		}
+	}
+}
+
+func TestLoadBadDirectory(t *testing.T) {
+	for _, tc := range []struct {
+		dir  string
+		want string
+	}{
+		{
+			"testdata/bad/does-not-exist",
+			"testdata/bad/does-not-exist: configuration directory does not exist; want a directory holding redis_d4, redis_queue and redis_parsers",
+		},
+		{
+			// A file given where the directory belongs.
+			"testdata/good/minimal/redis_d4",
+			"testdata/good/minimal/redis_d4: not a directory; want a directory holding redis_d4, redis_queue and redis_parsers",
+		},
+		{
+			"",
+			"configuration directory not given; want a directory holding redis_d4, redis_queue and redis_parsers",
+		},
+		{
+			// The path in messages is the one the operator gave, uncleaned
+			// only as far as filepath.Join cleans it.
+			"./testdata/bad//d4-no-db/",
+			`testdata/bad/d4-no-db/redis_d4: "localhost:6380" has no database; want host:port/db, like localhost:6380/2`,
+		},
+	} {
+		cfg, err := Load(tc.dir)
+		if err == nil {
+			t.Errorf("Load(%q) succeeded with %+v; want error %q", tc.dir, cfg, tc.want)
+			continue
+		}
+		if got := err.Error(); got != tc.want {
+			t.Errorf("Load(%q) error\n got: %s\nwant: %s", tc.dir, got, tc.want)
+		}
+	}
+}
+
+func TestLoadUnreadable(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, validFiles())
+	// A directory where a value file belongs fails on read whoever runs
+	// the test, unlike file permissions, which root ignores.
+	if err := os.Mkdir(filepath.Join(dir, FileRedisParsers+".d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, FileRedisParsers)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, FileRedisParsers+".d"), filepath.Join(dir, FileRedisParsers)); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(dir)
+	want := filepath.Join(dir, FileRedisParsers) + ": read: is a directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("Load: got %v; want %s", err, want)
+	}
+}
+
+const sampleQueue = "3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11"
+
+// defaults is the configuration of testdata/good/minimal: the three
+// required files and nothing else.
+func defaults(dir string) Config {
+	return Config{
+		Dir:             dir,
+		D4:              RedisAddr{Addr: "localhost:6380", DB: 2},
+		Queue:           sampleQueue,
+		Parsers:         "localhost:6500",
+		Pool:            16,
+		HTTPServer:      "",
+		TimezoneName:    "",
+		Location:        time.Local,
+		CompileInterval: 60 * time.Second,
+		OutputDir:       "data",
+		ChartTop:        25,
+		BatchSize:       1000,
+		MaxLineBytes:    1 << 20,
+	}
+}
+
+func TestLoadGood(t *testing.T) {
+	lux, err := time.LoadLocation("Europe/Luxembourg")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		dir  string
+		edit func(*Config)
+	}{
+		{"minimal", func(*Config) {}},
+		{"comments-only-toml", func(*Config) {}},
+		{"empty-http-server", func(*Config) {}},
+		{"trimmed", func(c *Config) {
+			// Upper-case queue UUIDs are lower-cased: the D4 server keys
+			// the queue by the lower-case form.
+			c.HTTPServer = "127.0.0.1:8080"
+		}},
+		{"long-comments", func(c *Config) { c.ChartTop = 30 }},
+		{"full", func(c *Config) {
+			c.HTTPServer = "127.0.0.1:8080"
+			c.TimezoneName = "Europe/Luxembourg"
+			c.Location = lux
+			c.CompileInterval = 5 * time.Minute
+			c.OutputDir = "public/stats"
+			c.ChartTop = 200
+			c.BatchSize = 1
+			c.MaxLineBytes = 1024
+		}},
+		{"interval-seconds", func(c *Config) {
+			c.TimezoneName = "UTC"
+			c.Location = time.UTC
+			c.CompileInterval = 90 * time.Second
+			c.ChartTop = 1
+			c.BatchSize = 100000
+			c.MaxLineBytes = 64 << 20
+		}},
+		{"ipv6-and-names", func(c *Config) {
+			c.D4 = RedisAddr{Addr: "[::1]:6380", DB: 0}
+			c.Parsers = "redis-counting.internal_1:6500"
+			c.Pool = 1024
+			c.HTTPServer = "[::]:8080"
+		}},
+		{"listen-all-interfaces", func(c *Config) {
+			c.D4 = RedisAddr{Addr: "192.0.2.10:6380", DB: 15}
+			c.Parsers = "127.0.0.1:1"
+			c.Pool = 1
+			c.HTTPServer = ":8080"
+		}},
+	} {
+		t.Run(tc.dir, func(t *testing.T) {
+			dir := filepath.Join("testdata", "good", tc.dir)
+			got, err := Load(dir)
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			want := defaults(dir)
+			tc.edit(&want)
+			compareConfig(t, got, &want)
+		})
+	}
+}
+
+func TestLoadGoodDirsListed(t *testing.T) {
+	// Every good directory must load; TestLoadGood checks their values.
+	entries, err := os.ReadDir(filepath.Join("testdata", "good"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if _, err := Load(filepath.Join("testdata", "good", e.Name())); err != nil {
+			t.Errorf("testdata/good/%s: %v", e.Name(), err)
+		}
+	}
+}
+
+// TestLoadSample checks that the shipped conf.sample runs as is: against a
+// local D4 server and the counting Redis that launch_server.sh starts.
+func TestLoadSample(t *testing.T) {
+	dir := filepath.Join("..", "..", "conf.sample")
+	got, err := Load(dir)
+	if err != nil {
+		t.Fatalf("Load(%s): %v", dir, err)
+	}
+	want := defaults(dir)
+	want.Queue = got.Queue // a random UUID; its form is checked below
+	want.HTTPServer = "127.0.0.1:8080"
+	compareConfig(t, got, &want)
+	if q, ok := canonicalUUID(got.Queue); !ok || q != got.Queue || got.Queue[14] != '4' {
+		t.Errorf("sample queue %q is not a lower-case UUID v4", got.Queue)
+	}
+
+	// Every key of analyzer.toml is in the sample, commented out at its
+	// default: uncommenting them all must change nothing.
+	data, err := os.ReadFile(filepath.Join(dir, FileAnalyzerTOML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var uncommented []string
+	for _, line := range strings.Split(string(data), "\n") {
+		for _, k := range tomlKeys() {
+			if strings.HasPrefix(line, "#"+k+" = ") {
+				uncommented = append(uncommented, strings.TrimPrefix(line, "#"))
+			}
+		}
+	}
+	if len(uncommented) != len(tomlKeys()) {
+		t.Fatalf("sample analyzer.toml has %d commented-out keys %q; want one per key %q", len(uncommented), uncommented, tomlKeys())
+	}
+	tmp := t.TempDir()
+	files := validFiles()
+	files[FileAnalyzerTOML] = strings.Join(uncommented, "\n") + "\n"
+	writeFiles(t, tmp, files)
+	cfg, err := Load(tmp)
+	if err != nil {
+		t.Fatalf("sample defaults uncommented: %v", err)
+	}
+	want = defaults(tmp)
+	compareConfig(t, cfg, &want)
+}
+
+func TestValidate(t *testing.T) {
+	good := defaults("x")
+	if err := good.Validate(); err != nil {
+		t.Fatalf("defaults: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+	}{
+		{"d4 addr", func(c *Config) { c.D4.Addr = "localhost" }},
+		{"d4 db", func(c *Config) { c.D4.DB = 16 }},
+		{"queue upper case", func(c *Config) { c.Queue = strings.ToUpper(sampleQueue) }},
+		{"parsers", func(c *Config) { c.Parsers = "" }},
+		{"pool", func(c *Config) { c.Pool = 0 }},
+		{"http", func(c *Config) { c.HTTPServer = "8080" }},
+		{"location", func(c *Config) { c.Location = nil }},
+		{"interval", func(c *Config) { c.CompileInterval = time.Millisecond }},
+		{"output", func(c *Config) { c.OutputDir = "" }},
+		{"chart top", func(c *Config) { c.ChartTop = 201 }},
+		{"batch", func(c *Config) { c.BatchSize = 0 }},
+		{"max line", func(c *Config) { c.MaxLineBytes = 1023 }},
+	} {
+		c := defaults("x")
+		tc.edit(&c)
+		if err := c.Validate(); err == nil {
+			t.Errorf("%s: Validate accepted %+v", tc.name, c)
+		}
+	}
+}
+
+func TestFiles(t *testing.T) {
+	text := Files()
+	for _, name := range append([]string{FileRedisD4, FileRedisQueue, FileRedisParsers, FileHTTPServer, FileAnalyzerTOML}, tomlKeys()...) {
+		found := false
+		for _, line := range strings.Split(text, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == name {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("Files() has no line for %s:\n%s", name, text)
+		}
+	}
+	for _, def := range []string{`"60s"`, `"data"`, "default 25", "default 1000,", "default 1048576", "local zone"} {
+		if !strings.Contains(text, def) {
+			t.Errorf("Files() does not mention default %s:\n%s", def, text)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"abc", `"abc"`},
+		{"a\x00\n", `"a\x00\n"`},
+		{strings.Repeat("x", 80), `"` + strings.Repeat("x", 80) + `"`},
+		{strings.Repeat("x", 81), `"` + strings.Repeat("x", 80) + `"...`},
+		// A cut inside a rune backs off to the rune's start.
+		{strings.Repeat("x", 79) + "é", `"` + strings.Repeat("x", 79) + `"...`},
+	} {
+		if got := quote(tc.in); got != tc.want {
+			t.Errorf("quote(%q) = %s; want %s", tc.in, got, tc.want)
+		}
+	}
+}
+
+func compareConfig(t *testing.T, got, want *Config) {
+	t.Helper()
+	if got.Location == nil || want.Location == nil || got.Location.String() != want.Location.String() {
+		t.Errorf("Location = %v; want %v", got.Location, want.Location)
+	}
+	g, w := *got, *want
+	g.Location, w.Location = nil, nil
+	if g != w {
+		t.Errorf("config\n got: %+v\nwant: %+v", g, w)
+	}
+}
+
+// validFiles returns the three required files, valid.
+func validFiles() map[string]string {
+	return map[string]string{
+		FileRedisD4:      "localhost:6380/2\n",
+		FileRedisQueue:   sampleQueue + "\n",
+		FileRedisParsers: "localhost:6500/16\n",
+	}
+}
+
+func writeFiles(t testing.TB, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

@@ -1,0 +1,141 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func FuzzParseRedisAddr(f *testing.F) {
+	for _, s := range []string{
+		"localhost:6380/2", "[::1]:6500/16", "[fe80::1%eth0]:1/0", "localhost:6380",
+		":6380/2", "localhost:0/2", "::1:6380/2", "a:b/c/d", "[127.0.0.1]:1/1", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		addr, n, err := ParseRedisAddr(s)
+		if err != nil {
+			if addr != "" || n != 0 {
+				t.Fatalf("ParseRedisAddr(%q) = %q, %d with error %v", s, addr, n, err)
+			}
+			checkMessage(t, err.Error(), "redis address ")
+			return
+		}
+		if n < 0 {
+			t.Fatalf("ParseRedisAddr(%q): negative n %d", s, n)
+		}
+		if !strings.HasPrefix(s, addr+"/") {
+			t.Fatalf("ParseRedisAddr(%q): addr %q is not what was given", s, addr)
+		}
+		if strings.ContainsAny(addr, " \t\r\n\x00/@") {
+			t.Fatalf("ParseRedisAddr(%q): accepted addr %q", s, addr)
+		}
+		// What was accepted parses again to the same thing.
+		addr2, n2, err := ParseRedisAddr(addr + "/" + strconv.Itoa(n))
+		if err != nil || addr2 != addr || n2 != n {
+			t.Fatalf("ParseRedisAddr(%q) = %q, %d; its canonical form gives %q, %d, %v", s, addr, n, addr2, n2, err)
+		}
+	})
+}
+
+func FuzzLoadTOML(f *testing.F) {
+	for _, s := range []string{
+		"",
+		"timezone = \"Europe/Luxembourg\"\ncompile_interval = \"5m\"\noutput_dir = \"out\"\nchart_top = 10\nbatch_size = 500\nmax_line_bytes = 4096\n",
+		"compile_interval = 90\n",
+		"compile_interval = \"-1s\"\n",
+		"compile_intervall = 1\n",
+		"[chart_top]\nx = 1\n",
+		"Chart_Top = 5\nchart_top = 6\n",
+		"timezone = \"../../etc/passwd\"\n",
+		"timezone = \"Local\"\n",
+		"output_dir = \"\\u0000\"\n",
+		"batch_size = 1e3\n",
+		"a = [1, {b = 2}]\n[[c]]\nd = 1969-07-20T20:17:00Z\n",
+		"chart_top = = 3\n",
+		"x = \"\xff\"\n",
+		strings.Repeat("a.", 300) + "b = 1\n",
+		"a = " + strings.Repeat("{b = ", 100),
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		dir := t.TempDir()
+		writeFiles(t, dir, validFiles())
+		path := filepath.Join(dir, FileAnalyzerTOML)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := Load(dir)
+		if err != nil {
+			if cfg != nil {
+				t.Fatalf("Load returned a config with error %v", err)
+			}
+			checkMessage(t, err.Error(), path+": ")
+			return
+		}
+		if err := cfg.Validate(); err != nil {
+			t.Fatalf("Load accepted an invalid config: %v\n%s", err, data)
+		}
+		// Validate is the package's own; check the contract directly too.
+		switch {
+		case cfg.Location == nil:
+			t.Fatalf("no location for %q", data)
+		case cfg.CompileInterval < time.Second:
+			t.Fatalf("compile_interval %v accepted from %q", cfg.CompileInterval, data)
+		case cfg.ChartTop < 1 || cfg.ChartTop > 200:
+			t.Fatalf("chart_top %d accepted from %q", cfg.ChartTop, data)
+		case cfg.BatchSize < 1 || cfg.BatchSize > 100000:
+			t.Fatalf("batch_size %d accepted from %q", cfg.BatchSize, data)
+		case cfg.MaxLineBytes < 1024 || cfg.MaxLineBytes > 64<<20:
+			t.Fatalf("max_line_bytes %d accepted from %q", cfg.MaxLineBytes, data)
+		case cfg.OutputDir == "" || strings.IndexByte(cfg.OutputDir, 0) >= 0:
+			t.Fatalf("output_dir %q accepted from %q", cfg.OutputDir, data)
+		case cfg.TimezoneName == "" && cfg.Location != time.Local:
+			t.Fatalf("empty timezone resolved to %v", cfg.Location)
+		}
+	})
+}
+
+func FuzzParseRetry(f *testing.F) {
+	for _, s := range []string{"1", "30s", "1m30s", "0", "-5", "abc", "", "+3", "153722868", "1.5h", "-0s"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseRetry(s)
+		if err != nil {
+			if d != 0 {
+				t.Fatalf("ParseRetry(%q) = %v with error %v", s, d, err)
+			}
+			checkMessage(t, err.Error(), "retry wait ")
+			return
+		}
+		if d <= 0 {
+			t.Fatalf("ParseRetry(%q) = %v; want a positive wait", s, d)
+		}
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && d != time.Duration(n)*time.Minute {
+			t.Fatalf("ParseRetry(%q) = %v; a bare integer is minutes", s, d)
+		}
+	})
+}
+
+// checkMessage holds every error to what an operator's log needs: it starts
+// where it should, is one line of valid UTF-8 whatever the input, and is
+// short enough to read.
+func checkMessage(t *testing.T, msg, prefix string) {
+	t.Helper()
+	if !strings.HasPrefix(msg, prefix) {
+		t.Fatalf("message %q does not start with %q", msg, prefix)
+	}
+	if strings.ContainsAny(msg, "\n\r") || !utf8.ValidString(msg) {
+		t.Fatalf("message %q is not one line of UTF-8", msg)
+	}
+	if len(msg) > 1024+len(prefix) {
+		t.Fatalf("message of %d bytes: %q", len(msg), msg)
+	}
+}
