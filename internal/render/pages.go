@@ -1,0 +1,157 @@
+package render
+
+import (
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+)
+
+// The page template and its script are compiled into the binary, so the
+// daemon runs from any directory and never pairs its code with pages from
+// another version (the original read them from the source tree at run time).
+var (
+	//go:embed assets/page.html.tmpl
+	pageTemplate string
+	//go:embed assets/load.js
+	loadJS string
+)
+
+// Index is what the pages need to offer only periods that have data.
+type Index struct {
+	Oldest, Newest string   // YYYYMMDD, "" when there is no data yet
+	Days           []string // YYYYMMDD with data, ascending
+	Months         []string // YYYYMM with data, ascending
+	Years          []string // YYYY with data, ascending
+}
+
+// pageIndex is Index as the page script reads it.
+type pageIndex struct {
+	Oldest string   `json:"oldest"`
+	Newest string   `json:"newest"`
+	Days   []string `json:"days"`
+	Months []string `json:"months"`
+	Years  []string `json:"years"`
+}
+
+// page describes one of the three statistics pages.
+type page struct {
+	Name  string // "daily", "monthly" or "yearly"; the script keys on it
+	File  string
+	Nav   string // link text
+	Title string
+}
+
+func pages() []page {
+	return []page{
+		{Name: "daily", File: "dailystatistics.html", Nav: "Daily", Title: "Daily statistics"},
+		{Name: "monthly", File: "monthlystatistics.html", Nav: "Monthly", Title: "Monthly statistics"},
+		{Name: "yearly", File: "yearlystatistics.html", Nav: "Yearly", Title: "Yearly statistics"},
+	}
+}
+
+// kindOption is one entry of the kind select.
+type kindOption struct{ Value, Label string }
+
+// pageData is what the template sees.
+type pageData struct {
+	Page     page
+	Pages    []page
+	Kinds    []kindOption
+	Index    pageIndex
+	Fallback *fallbackChart // newest chart for browsers without JavaScript
+}
+
+type fallbackChart struct {
+	Src, CSV, Alt string
+}
+
+// WritePages writes dailystatistics.html, monthlystatistics.html,
+// yearlystatistics.html and load.js into dir (the sshd output directory),
+// each atomically. The index is embedded in each page as JSON, so the pages
+// work from file:// as well as from any static server at any path; every
+// link they make is relative.
+func WritePages(dir string, idx Index) error {
+	tmpl, err := template.New("page").Parse(pageTemplate)
+	if err != nil {
+		return fmt.Errorf("parse page template: %w", err)
+	}
+	var kindOpts []kindOption
+	for _, k := range kinds() {
+		kindOpts = append(kindOpts, kindOption{Value: k, Label: KindLabel(k)})
+	}
+	pi := pageIndex{
+		Oldest: idx.Oldest,
+		Newest: idx.Newest,
+		Days:   nonNil(idx.Days),
+		Months: nonNil(idx.Months),
+		Years:  nonNil(idx.Years),
+	}
+	for _, p := range pages() {
+		data := pageData{
+			Page:     p,
+			Pages:    pages(),
+			Kinds:    kindOpts,
+			Index:    pi,
+			Fallback: fallback(p.Name, idx),
+		}
+		err := WriteFileAtomic(filepath.Join(dir, p.File), func(w io.Writer) error {
+			return tmpl.Execute(w, data)
+		})
+		if err != nil {
+			return fmt.Errorf("write %s page: %w", p.Name, err)
+		}
+	}
+	err = WriteFileAtomic(filepath.Join(dir, "load.js"), func(w io.Writer) error {
+		_, err := io.WriteString(w, loadJS)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("write page script: %w", err)
+	}
+	return nil
+}
+
+// nonNil makes an empty list encode as [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// fallback picks the newest period of the page's granularity.
+func fallback(name string, idx Index) *fallbackChart {
+	var list []string
+	switch name {
+	case "daily":
+		list = idx.Days
+	case "monthly":
+		list = idx.Months
+	case "yearly":
+		list = idx.Years
+	}
+	if len(list) == 0 {
+		return nil
+	}
+	period := list[len(list)-1]
+	if formatPeriod(period) == "" {
+		return nil // not a period: no link is better than a wrong one
+	}
+	return &fallbackChart{
+		Src: chartURL(period, KindUsername, ".svg"),
+		CSV: chartURL(period, KindUsername, ".csv"),
+		Alt: KindLabel(KindUsername) + " · " + formatPeriod(period),
+	}
+}
+
+// chartURL is the relative URL of a chart or ranking file. The colon in
+// the file name is percent-encoded: left bare, "20261125:statssrc.svg"
+// could be read as a URL scheme by a browser or a proxy.
+func chartURL(period, kind, ext string) string {
+	esc := func(s string) string { return strings.ReplaceAll(url.PathEscape(s), ":", "%3A") }
+	return esc(period) + "/" + esc(period+":stats"+kind+ext)
+}
