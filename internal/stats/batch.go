@@ -110,8 +110,7 @@ type plan struct {
 	firstSeen [3][]interface{}
 }
 
-// plan sums the batch's days into months and years. Output is ordered so
-// that the same batch always produces the same commands.
+// plan sums the batch's days into months and years.
 func (b *Batch) plan() plan {
 	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte)}
 	if b.n == 0 {
@@ -160,8 +159,7 @@ func (b *Batch) plan() plan {
 		for k, members := range agg.members {
 			key := StatsKey(per.Day, kindNames[k])
 			mark(Daily, key)
-			for _, mem := range sortedMembers(members) {
-				n := members[mem]
+			for mem, n := range members {
 				p.incrs = append(p.incrs, increment{key, mem, n})
 				mo.members[k][mem] += n
 				yr.members[k][mem] += n
@@ -185,8 +183,8 @@ func (b *Batch) plan() plan {
 			for k, members := range co.members {
 				key := StatsKey(co.name, kindNames[k])
 				mark(g, key)
-				for _, mem := range sortedMembers(members) {
-					p.incrs = append(p.incrs, increment{key, mem, members[mem]})
+				for mem, n := range members {
+					p.incrs = append(p.incrs, increment{key, mem, n})
 				}
 			}
 		}
@@ -199,14 +197,5 @@ func pick[T any](m map[string]T, order []string) []T {
 	for _, k := range order {
 		out = append(out, m[k])
 	}
-	return out
-}
-
-func sortedMembers(m map[string]int64) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
