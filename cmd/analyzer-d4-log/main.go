@@ -48,7 +48,6 @@ and compiles charts, rankings and pages into <output_dir>/sshd.
 
 Usage: analyzer-d4-log [-c DIR] [-a | -o NAME] [-d] [-r D] [-f FILE | -F]
 
-Configuration files in the -c directory:
 %s
 Flags:
 `, config.Files())
