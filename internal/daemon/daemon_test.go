@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -307,4 +310,80 @@ func TestLineReaderHandlesLongLines(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("lines = %q, want %q", got, want)
 	}
+}
+
+// The daemon's own web server: pages, health and metrics after a known
+// workload, and a 503 while the counting Redis is down.
+func TestWebServerHealthAndMetrics(t *testing.T) {
+	h := newHarness(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	h.d.cfg.HTTPServer = addr
+	h.d.cfg.Dir = t.TempDir()
+	ls := lines(1000, 5)
+	want := workload.Expect(ls, time.UTC)
+	h.run()
+	h.push(ls)
+	h.waitCounted(want.Attempts, 20*time.Second)
+	// Metrics are published after each acknowledged batch; wait for the
+	// last one.
+	deadline := time.Now().Add(10 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		body = get(t, "http://"+addr+"/metrics", 200)
+		if strings.Contains(body, fmt.Sprintf("analyzer_d4_log_lines_counted_total %d\n", want.Attempts)) &&
+			strings.Contains(body, fmt.Sprintf("analyzer_d4_log_lines_popped_total %d\n", len(ls))) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, m := range []string{
+		fmt.Sprintf("analyzer_d4_log_lines_counted_total %d\n", want.Attempts),
+		fmt.Sprintf("analyzer_d4_log_lines_popped_total %d\n", len(ls)),
+		`analyzer_d4_log_redis_up{server="counting"} 1`,
+		`analyzer_d4_log_build_info{`,
+		`analyzer_d4_log_batch_duration_seconds_count`,
+	} {
+		if !strings.Contains(body, m) {
+			t.Errorf("/metrics lacks %q", m)
+		}
+	}
+	skipped := 0
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "analyzer_d4_log_lines_skipped_total{") {
+			var n int
+			fmt.Sscan(line[strings.LastIndexByte(line, ' ')+1:], &n)
+			skipped += n
+		}
+	}
+	if skipped != len(ls)-want.Attempts {
+		t.Errorf("skipped lines in metrics = %d, want %d", skipped, len(ls)-want.Attempts)
+	}
+	health := get(t, "http://"+addr+"/healthz", 200)
+	if !strings.Contains(health, `"counting_redis":true`) || !strings.Contains(health, `"queue_length":0`) {
+		t.Errorf("/healthz = %s", health)
+	}
+	h.cnt.Kill()
+	get(t, "http://"+addr+"/healthz", 503)
+	h.cnt.Restart()
+	get(t, "http://"+addr+"/healthz", 200)
+	h.stop()
+}
+
+func get(t *testing.T, url string, code int) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != code {
+		t.Fatalf("GET %s = %d, want %d: %s", url, resp.StatusCode, code, b)
+	}
+	return string(b)
 }

@@ -127,10 +127,18 @@ func (d *Daemon) health(ctx context.Context) web.Status {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	var st web.Status
+	// A pooled connection may predate a Redis restart and fail once; the
+	// pool drops it, so a second try tells an outage from a stale socket.
 	q, _, err := d4queue.Lengths(ctx, d.d4Pool, d.cfg.Queue, 0)
+	if err != nil {
+		q, _, err = d4queue.Lengths(ctx, d.d4Pool, d.cfg.Queue, 0)
+	}
 	st.D4Redis = err == nil
 	st.QueueLength = q
-	st.CountingRedis = d.store.Ping(ctx) == nil
+	if err = d.store.Ping(ctx); err != nil {
+		err = d.store.Ping(ctx)
+	}
+	st.CountingRedis = err == nil
 	if n := d.lastCounted.Load(); n != 0 {
 		s := d.now().Sub(time.Unix(0, n)).Seconds()
 		st.SecondsSinceLastCounted = &s
