@@ -74,6 +74,10 @@ type Daemon struct {
 	lastCompile atomic.Int64 // unix nanoseconds of the last successful compile
 
 	progress progress
+
+	// parse is sshd.Parse; a test replaces it to prove that a parser panic
+	// costs one line, not the daemon.
+	parse func(line []byte, ref time.Time, loc *time.Location) (sshd.Event, sshd.Reason)
 }
 
 // New builds a daemon; it dials nothing yet.
@@ -83,6 +87,7 @@ func New(o Options) *Daemon {
 		poll: o.Poll, block: o.Block, backoffMax: o.BackoffMax,
 		now: o.Now, newID: o.NewID, jitter: o.Jitter,
 	}
+	d.parse = sshd.Parse
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}

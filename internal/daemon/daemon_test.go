@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
+	"github.com/D4-project/analyzer-d4-log/internal/sshd"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
@@ -386,4 +388,36 @@ func get(t *testing.T, url string, code int) string {
 		t.Fatalf("GET %s = %d, want %d: %s", url, resp.StatusCode, code, b)
 	}
 	return string(b)
+}
+
+// A line that makes the parser panic is skipped with reason "panic",
+// logged with its length and first bytes, and counted in the metrics; the
+// other lines of its batch are counted.
+func TestParserPanicCostsOneLine(t *testing.T) {
+	h := newHarness(t)
+	h.d.parse = func(line []byte, ref time.Time, loc *time.Location) (sshd.Event, sshd.Reason) {
+		if bytes.Contains(line, []byte("BOOM")) {
+			panic("boom")
+		}
+		return sshd.Parse(line, ref, loc)
+	}
+	ls := lines(300, 6)
+	want := workload.Expect(ls, time.UTC)
+	bad := workload.Line{Raw: []byte("Nov 25 10:00:00 h sshd[1]: Invalid user BOOM from 192.0.2.1")}
+	ls = append(ls[:150:150], append([]workload.Line{bad}, ls[150:]...)...)
+	h.run()
+	h.push(ls)
+	h.waitCounted(want.Attempts, 20*time.Second)
+	h.stop()
+	h.check(want)
+	log := h.log.String()
+	if !strings.Contains(log, "parser panic recovered") || !strings.Contains(log, "len=59") || !strings.Contains(log, "BOOM") {
+		t.Fatalf("panic not logged with length and head:\n%s", log)
+	}
+	if got := testutil.ToFloat64(h.d.metrics.WorkerPanics); got != 1 {
+		t.Fatalf("worker panics metric = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(h.d.metrics.Skipped.WithLabelValues("panic")); got != 1 {
+		t.Fatalf("skipped{reason=panic} = %v, want 1", got)
+	}
 }

@@ -34,7 +34,11 @@ func (d *Daemon) worker(ctx context.Context, slot int) {
 		fails = 0
 		d.d4Outage.ok()
 		if b.ID != "" {
-			d.process(ctx, c, p, b, b.ID != id)
+			if !d.processSafely(ctx, c, p, b, b.ID != id) {
+				// The batch stays in its processing list; wait before
+				// the next attempt rather than spin on a bug.
+				sleep(ctx, d.backoffMax)
+			}
 			continue
 		}
 		if polling {
@@ -58,6 +62,22 @@ func (d *Daemon) worker(ctx context.Context, slot int) {
 			fails++
 		}
 	}
+}
+
+// processSafely is process with a panic turned into a logged, counted
+// failure: a bug must not take down the daemon, and the batch is not lost
+// (it stays in flight and is tried again).
+func (d *Daemon) processSafely(ctx context.Context, c *d4queue.Consumer, p *parser, b d4queue.Batch, inFlight bool) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.metrics.WorkerPanics.Inc()
+			d.log.Error("worker panic recovered; the batch stays in flight and is retried",
+				"slot", c.Slot, "batch", b.ID, "lines", b.Len(), "panic", fmt.Sprint(r))
+			ok = false
+		}
+	}()
+	d.process(ctx, c, p, b, inFlight)
+	return true
 }
 
 // process counts one claimed batch and acknowledges it. A batch that was
@@ -198,7 +218,7 @@ func (p *parser) line(line []byte, ref time.Time) {
 		p.skipped[sshd.TooLong]++
 		return
 	}
-	ev, reason := sshd.Parse(line, ref, p.d.cfg.Location)
+	ev, reason := p.d.parse(line, ref, p.d.cfg.Location)
 	if reason != sshd.OK {
 		p.skipped[reason]++
 		return
