@@ -1,7 +1,12 @@
 package e2e
 
 import (
+	"bytes"
+	"encoding/csv"
+	"encoding/xml"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,6 +90,10 @@ func TestFileModeGivesTheSameStatistics(t *testing.T) {
 		t.Fatalf("-f exited %d:\n%s", code, tail(out))
 	}
 	checkStats(t, e.cnt.Conn(1), want)
+	svgs, csvs := checkOutputSafe(t, filepath.Join(e.dir, "data", "sshd"))
+	if svgs == 0 || svgs != csvs {
+		t.Fatalf("%d charts and %d rankings compiled", svgs, csvs)
+	}
 	if !strings.Contains(out, "file done") {
 		t.Fatalf("no summary in the log:\n%s", tail(out))
 	}
@@ -111,4 +120,63 @@ func statsDump(t *testing.T, c redis.Conn) map[string]string {
 		out[k] = v
 	}
 	return out
+}
+
+// checkOutputSafe parses every SVG as XML (nothing active in it) and reads
+// every CSV (no cell a spreadsheet would run as a formula).
+func checkOutputSafe(t *testing.T, dir string) (svgs, csvs int) {
+	t.Helper()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		switch filepath.Ext(p) {
+		case ".svg":
+			svgs++
+			dec := xml.NewDecoder(bytes.NewReader(b))
+			for {
+				tok, err := dec.Token()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					t.Fatalf("%s is not well-formed XML: %v", p, err)
+				}
+				if se, ok := tok.(xml.StartElement); ok {
+					name := strings.ToLower(se.Name.Local)
+					if name == "script" || name == "foreignobject" || name == "a" {
+						t.Fatalf("%s has a <%s> element", p, name)
+					}
+					for _, a := range se.Attr {
+						an := strings.ToLower(a.Name.Local)
+						if strings.HasPrefix(an, "on") || an == "href" {
+							t.Fatalf("%s has an active attribute %s", p, an)
+						}
+					}
+				}
+			}
+		case ".csv":
+			csvs++
+			rows, err := csv.NewReader(bytes.NewReader(b)).ReadAll()
+			if err != nil {
+				t.Fatalf("%s: %v", p, err)
+			}
+			for _, row := range rows {
+				for _, cell := range row {
+					if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+						t.Fatalf("%s: cell %q would run as a formula", p, cell)
+					}
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return svgs, csvs
 }
