@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/D4-project/analyzer-d4-log/internal/sshd"
@@ -54,6 +55,29 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		}()
 	}
 
+	// Progress in the log while a long file is read: lines so far and the
+	// current rate.
+	var read atomic.Int64
+	stopProgress := make(chan struct{})
+	progressDone := make(chan struct{})
+	go func() {
+		defer close(progressDone)
+		t := time.NewTicker(reportEvery)
+		defer t.Stop()
+		last, lastAt := int64(0), time.Now()
+		for {
+			select {
+			case <-stopProgress:
+				return
+			case now := <-t.C:
+				n := read.Load()
+				d.log.Info("progress", "lines_read", n,
+					"lines_per_s", fmt.Sprintf("%.0f", float64(n-last)/now.Sub(lastAt).Seconds()))
+				last, lastAt = n, now
+			}
+		}
+	}()
+
 	lr := newLineReader(r, d.cfg.MaxLineBytes)
 	p := <-free
 	p.reset()
@@ -71,6 +95,7 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 			break
 		}
 		p.lines++
+		read.Add(1)
 		if tooLong {
 			p.skip(sshd.TooLong)
 		} else if len(line) == 0 {
@@ -87,6 +112,8 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 	full <- p
 	close(full)
 	wg.Wait()
+	close(stopProgress)
+	<-progressDone
 
 	lines, counted, skipped, panics := d.progress.take()
 	sum := FileSummary{Lines: lines, Counted: counted, Skipped: skippedSummary(skipped, panics), Duration: time.Since(start)}
