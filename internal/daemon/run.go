@@ -88,6 +88,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 // compileLoop compiles every compile_interval. One goroutine does all
 // compiles, so two never draw the same file at once.
 func (d *Daemon) compileLoop(ctx context.Context) {
+	// A first compile right away, so the pages exist (and show what is
+	// already counted) from the start, not one interval later.
+	d.compileOnce(ctx, false)
 	t := time.NewTicker(d.cfg.CompileInterval)
 	defer t.Stop()
 	for {
