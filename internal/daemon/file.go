@@ -103,7 +103,7 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		} else {
 			p.line(line, ref)
 		}
-		if p.lines >= int64(d.cfg.BatchSize) {
+		if p.lines >= int64(fileBatch(d.cfg.BatchSize)) {
 			full <- p
 			p = <-free
 			p.reset()
@@ -122,6 +122,12 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 	}
 	return sum, readErr
 }
+
+// fileBatch is the lines per transaction with -f. A file has no
+// processing list to keep small, so batches are larger than the queue's:
+// more increments of the same member are summed before they reach Redis,
+// which is what bounds the speed.
+func fileBatch(batchSize int) int { return max(batchSize, 10000) }
 
 // applyRetrying counts a file batch, riding out outages until ctx ends.
 func (d *Daemon) applyRetrying(ctx, work context.Context, p *parser) error {
