@@ -23,17 +23,18 @@ type FileSummary struct {
 
 // RunFile counts every line of r with ref as the reference time for year
 // inference (the file's modification time, or now for standard input),
-// then compiles. Lines are parsed here and counted by up to Pool appliers
-// in parallel, each batch in one transaction. A Redis outage is waited
-// out; cancelling ctx stops reading, finishes the batches read so far and
-// returns ErrInterrupted.
+// then compiles. One goroutine splits the input into chunks of lines; up to
+// Pool appliers parse a chunk each and count it in one transaction, in
+// parallel, as the queue's workers do. A Redis outage is waited out;
+// cancelling ctx stops reading, finishes the chunks read so far and returns
+// ErrInterrupted.
 func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileSummary, error) {
 	start := time.Now()
 	appliers := min(d.cfg.Pool, 4)
-	full := make(chan *parser, appliers)   // owned by the reader: it closes
-	free := make(chan *parser, appliers+1) // batches ready for reuse
+	full := make(chan *chunk, appliers)   // owned by the reader: it closes
+	free := make(chan *chunk, appliers+1) // chunks ready for reuse
 	for i := 0; i < appliers+1; i++ {
-		free <- newParser(d, stats.NewBatch())
+		free <- &chunk{}
 	}
 	var (
 		wg       sync.WaitGroup
@@ -45,12 +46,15 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for p := range full {
+			p := newParser(d, stats.NewBatch())
+			for c := range full {
+				p.reset()
+				c.parse(p, ref)
 				if err := d.applyRetrying(ctx, work, p); err != nil {
 					errOnce.Do(func() { applyErr = err })
 				}
 				p.publish(int(p.lines))
-				free <- p
+				free <- c
 			}
 		}()
 	}
@@ -79,8 +83,9 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 	}()
 
 	lr := newLineReader(r, d.cfg.MaxLineBytes)
-	p := <-free
-	p.reset()
+	per := fileBatch(d.cfg.BatchSize)
+	c := <-free
+	c.reset()
 	var readErr error
 	for {
 		if ctx.Err() != nil {
@@ -94,22 +99,15 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 			}
 			break
 		}
-		p.lines++
 		read.Add(1)
-		if tooLong {
-			p.skip(sshd.TooLong)
-		} else if len(line) == 0 {
-			p.skip(sshd.Empty)
-		} else {
-			p.line(line, ref)
-		}
-		if p.lines >= int64(fileBatch(d.cfg.BatchSize)) {
-			full <- p
-			p = <-free
-			p.reset()
+		c.add(line, tooLong)
+		if c.lines() >= per {
+			full <- c
+			c = <-free
+			c.reset()
 		}
 	}
-	full <- p
+	full <- c
 	close(full)
 	wg.Wait()
 	close(stopProgress)
@@ -121,6 +119,41 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		readErr = applyErr
 	}
 	return sum, readErr
+}
+
+// chunk is a run of lines read from the input, copied into one buffer so
+// that the reader can go on while an applier parses them.
+type chunk struct {
+	data    []byte
+	ends    []int // end offset of each line in data
+	tooLong int   // lines over the limit, not kept
+}
+
+func (c *chunk) reset() {
+	c.data, c.ends, c.tooLong = c.data[:0], c.ends[:0], 0
+}
+
+func (c *chunk) lines() int { return len(c.ends) + c.tooLong }
+
+func (c *chunk) add(line []byte, tooLong bool) {
+	if tooLong {
+		c.tooLong++
+		return
+	}
+	c.data = append(c.data, line...)
+	c.ends = append(c.ends, len(c.data))
+}
+
+func (c *chunk) parse(p *parser, ref time.Time) {
+	begin := 0
+	for _, end := range c.ends {
+		p.line(c.data[begin:end], ref)
+		begin = end
+	}
+	for i := 0; i < c.tooLong; i++ {
+		p.skip(sshd.TooLong)
+	}
+	p.lines = int64(c.lines())
 }
 
 // fileBatch is the lines per transaction with -f. A file has no
