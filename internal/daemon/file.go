@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/sshd"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -101,7 +102,7 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		}
 		read.Add(1)
 		c.add(line, tooLong)
-		if c.lines() >= per {
+		if c.lines() >= per || len(c.data) >= d4queue.DefaultMaxBytes {
 			full <- c
 			c = <-free
 			c.reset()
