@@ -1,6 +1,7 @@
 // Package compile turns the counting Redis into the files under
 // <output>/sshd: it redraws the charts and rankings of the periods that
-// changed since the last compile, then rewrites the pages.
+// changed since the last compile, then rewrites the pages and the overview
+// (index.html, its trend charts and overview.json; see writeOverview).
 //
 // Only what changed is redrawn: a compile takes the toupdate sets
 // (stats.TakeToUpdate), renders each key, and marks each key done only
@@ -31,6 +32,7 @@ type Store interface {
 	Summarize(ctx context.Context, period, kind string) (stats.Summary, error)
 	OpenRanking(ctx context.Context, key string, chunk int) (*stats.Ranking, error)
 	ReadIndex(ctx context.Context) (stats.Index, error)
+	overviewStore
 }
 
 // Compiler renders into Dir (the sshd directory under the output dir).
@@ -39,6 +41,8 @@ type Compiler struct {
 	Dir      string
 	ChartTop int
 	Log      *slog.Logger
+
+	overviewCurrent bool // see compileOverview
 }
 
 // Result says what one compile did.
@@ -48,7 +52,8 @@ type Result struct {
 }
 
 // Compile redraws what changed, or everything when all is set (after a
-// flush), then the pages.
+// flush), then the pages, and the overview when anything was drawn. A
+// Compiler runs one compile at a time.
 func (c *Compiler) Compile(ctx context.Context, all bool) (Result, error) {
 	start := time.Now()
 	var res Result
@@ -116,6 +121,9 @@ func (c *Compiler) Compile(ctx context.Context, all bool) (Result, error) {
 		Days: idx.Days, Months: idx.Months, Years: idx.Years,
 	}); err != nil {
 		errs = append(errs, fmt.Errorf("write pages: %w", err))
+	}
+	if err := c.compileOverview(ctx, idx, all || res.Charts > 0); err != nil {
+		errs = append(errs, err)
 	}
 	res.Duration = time.Since(start)
 	return res, errors.Join(errs...)
@@ -190,6 +198,10 @@ func (c *Compiler) renderKey(ctx context.Context, key string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("write %s: %w", csvPath, err)
+	}
+	jsonPath := filepath.Join(c.Dir, render.JSONPath(period, kind))
+	if err := render.WriteFileAtomic(jsonPath, func(w io.Writer) error { return render.WriteStatsJSON(w, chart) }); err != nil {
+		return fmt.Errorf("write %s: %w", jsonPath, err)
 	}
 	return nil
 }

@@ -14,6 +14,8 @@ import (
 // daemon runs from any directory and never pairs its code with pages from
 // another version (the original read them from the source tree at run time).
 var (
+	//go:embed assets/common.html.tmpl
+	commonTemplate string
 	//go:embed assets/page.html.tmpl
 	pageTemplate string
 	//go:embed assets/load.js
@@ -53,13 +55,21 @@ func pages() []page {
 	}
 }
 
+// overviewPage is index.html, the page an operator opens first.
+func overviewPage() page {
+	return page{Name: "overview", File: "index.html", Nav: "Overview", Title: "Overview"}
+}
+
+// navPages lists every page in the order the navigation shows them.
+func navPages() []page { return append([]page{overviewPage()}, pages()...) }
+
 // kindOption is one entry of the kind select.
 type kindOption struct{ Value, Label string }
 
 // pageData is what the template sees.
 type pageData struct {
 	Page     page
-	Pages    []page
+	Pages    []page // the navigation
 	Kinds    []kindOption
 	Index    pageIndex
 	Fallback *fallbackChart // newest chart for browsers without JavaScript
@@ -75,9 +85,9 @@ type fallbackChart struct {
 // work from file:// as well as from any static server at any path; every
 // link they make is relative.
 func WritePages(dir string, idx Index) error {
-	tmpl, err := template.New("page").Parse(pageTemplate)
+	tmpl, err := parseTemplate("page", pageTemplate)
 	if err != nil {
-		return fmt.Errorf("parse page template: %w", err)
+		return err
 	}
 	var kindOpts []kindOption
 	for _, k := range kinds() {
@@ -93,7 +103,7 @@ func WritePages(dir string, idx Index) error {
 	for _, p := range pages() {
 		data := pageData{
 			Page:     p,
-			Pages:    pages(),
+			Pages:    navPages(),
 			Kinds:    kindOpts,
 			Index:    pi,
 			Fallback: fallback(p.Name, idx),
@@ -113,6 +123,18 @@ func WritePages(dir string, idx Index) error {
 		return fmt.Errorf("write page script: %w", err)
 	}
 	return nil
+}
+
+// parseTemplate parses a page's template with the parts every page shares.
+func parseTemplate(name, body string) (*template.Template, error) {
+	tmpl, err := template.New(name).Parse(commonTemplate)
+	if err == nil {
+		tmpl, err = tmpl.Parse(body)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse %s template: %w", name, err)
+	}
+	return tmpl, nil
 }
 
 // nonNil makes an empty list encode as [] rather than null.

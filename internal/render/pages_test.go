@@ -65,10 +65,14 @@ func TestWritePages(t *testing.T) {
 				t.Errorf("%s: reference %q is not relative", p.File, u)
 			}
 		}
-		for _, other := range pages() {
+		// The navigation links every page, the overview first.
+		for _, other := range navPages() {
 			if !strings.Contains(page, `href="`+other.File+`"`) {
 				t.Errorf("%s: no link to %s", p.File, other.File)
 			}
+		}
+		if i := strings.Index(page, `<a id="nav-overview" href="index.html">Overview</a>`); i < 0 || i > strings.Index(page, `id="nav-daily"`) {
+			t.Errorf("%s: the overview is not the first link of the navigation", p.File)
 		}
 		if regexp.MustCompile(`(?i)\son[a-z]+=`).MatchString(page) {
 			t.Errorf("%s: inline event handler", p.File)

@@ -1,9 +1,13 @@
 // Package render owns everything the analyzer writes for people to look at:
-// the per-period SVG charts, the CSV rankings behind them, the three HTML
-// pages with their script, and the atomic file writes that publish them.
+// the per-period SVG charts, the CSV rankings and JSON summaries behind
+// them, the three HTML pages with their script, the overview (index.html,
+// its trend charts and overview.json), and the atomic file writes that
+// publish them.
 //
 // It knows nothing about Redis: callers hand it plain data (a Chart, a
-// stream of Entry chunks, an Index) and it returns errors, never exits.
+// stream of Entry chunks, an Index, an Overview) and it returns errors,
+// never exits. What it writes depends on that data alone, never on the
+// clock, so the same statistics always give the same bytes.
 //
 // The contract that matters most: user names and sources are chosen by
 // attackers, so every value is treated as arbitrary bytes. Charts show them
