@@ -48,7 +48,7 @@ const (
 	maxScrapesInFlight = 4
 
 	// indexPage is where a request for the output root lands.
-	indexPage = "dailystatistics.html"
+	indexPage = "index.html"
 	// parserDir is the one parser's output directory (SPEC §7).
 	parserDir = "sshd"
 )

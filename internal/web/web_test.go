@@ -216,9 +216,9 @@ func TestDirectoriesRedirectOrNotFound(t *testing.T) {
 		code     int
 		location string
 	}{
-		{"/", http.StatusFound, "sshd/dailystatistics.html"},
-		{"/sshd", http.StatusFound, "sshd/dailystatistics.html"},
-		{"/sshd/", http.StatusFound, "dailystatistics.html"},
+		{"/", http.StatusFound, "sshd/index.html"},
+		{"/sshd", http.StatusFound, "sshd/index.html"},
+		{"/sshd/", http.StatusFound, "index.html"},
 		{"/sshd/20200122/", http.StatusNotFound, ""},
 		{"/sshd/20200122", http.StatusNotFound, ""},
 		{"/other/", http.StatusNotFound, ""},
@@ -245,7 +245,7 @@ func TestDirectoriesRedirectOrNotFound(t *testing.T) {
 	// The relative Location must resolve under whatever prefix a proxy adds.
 	base, _ := url.Parse("https://example.org/stats/sshd/")
 	loc, _ := url.Parse(do(h, http.MethodGet, "/sshd/", nil).Header().Get("Location"))
-	if got := base.ResolveReference(loc).String(); got != "https://example.org/stats/sshd/dailystatistics.html" {
+	if got := base.ResolveReference(loc).String(); got != "https://example.org/stats/sshd/index.html" {
 		t.Errorf("behind a proxy /sshd/ resolves to %s", got)
 	}
 }
@@ -474,7 +474,7 @@ func FuzzRequestPath(f *testing.F) {
 		if strings.Contains(rec.Body.String(), secret) {
 			t.Fatalf("%q served outside content (status %d)", target, rec.Code)
 		}
-		if loc := rec.Header().Get("Location"); loc != "" && loc != "dailystatistics.html" && loc != "sshd/dailystatistics.html" {
+		if loc := rec.Header().Get("Location"); loc != "" && loc != "index.html" && loc != "sshd/index.html" {
 			t.Fatalf("%q redirected to %q", target, loc)
 		}
 		if rec.Code == http.StatusOK && rec.Header().Get("Content-Type") == "" {
