@@ -101,7 +101,49 @@ func TestChaos(t *testing.T) {
 		kills, redisKills, d4Restarts, len(lines), want.Attempts, time.Since(start).Seconds())
 
 	checkStats(t, e.cnt.Conn(1), want)
+	checkBookkeeping(t, e.cnt.Conn(1), want)
 	checkAttemptStore(t, e.cnt.Conn(0), lines)
+}
+
+// checkBookkeeping compares the per-period totals and the first-seen days
+// with the independent computation: they ride in the same transaction as
+// the statistics and must be just as exact.
+func checkBookkeeping(t *testing.T, c redis.Conn, want workload.Expected) {
+	t.Helper()
+	var diffs []string
+	got, err := redis.Int64Map(c.Do("HGETALL", stats.TotalsKey))
+	must(t, err)
+	wantTotals := want.Totals()
+	for p, n := range wantTotals {
+		if got[p] != n {
+			diffs = append(diffs, fmt.Sprintf("%s %s: %d, want %d (%+d)", stats.TotalsKey, p, got[p], n, got[p]-n))
+		}
+	}
+	for p, n := range got {
+		if _, ok := wantTotals[p]; !ok {
+			diffs = append(diffs, fmt.Sprintf("%s %s: %d, want none", stats.TotalsKey, p, n))
+		}
+	}
+	for _, kind := range stats.Kinds() {
+		first, err := redis.Int64Map(c.Do("ZRANGE", stats.FirstSeenKey(kind), 0, -1, "WITHSCORES"))
+		must(t, err)
+		wantFirst := want.FirstSeen(kind)
+		if len(first) != len(wantFirst) {
+			diffs = append(diffs, fmt.Sprintf("%s: %d values, want %d", stats.FirstSeenKey(kind), len(first), len(wantFirst)))
+		}
+		for v, day := range wantFirst {
+			if fmt.Sprint(first[v]) != day {
+				diffs = append(diffs, fmt.Sprintf("%s %q: first seen %d, want %s", stats.FirstSeenKey(kind), v, first[v], day))
+			}
+		}
+	}
+	sort.Strings(diffs)
+	if len(diffs) > 0 {
+		if len(diffs) > 30 {
+			diffs = append(diffs[:30], fmt.Sprintf("… and %d more", len(diffs)-30))
+		}
+		t.Fatalf("bookkeeping differs:\n%s", strings.Join(diffs, "\n"))
+	}
 }
 
 // checkAttemptStore compares the DB 0 records with the counting lines, as

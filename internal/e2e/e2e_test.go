@@ -77,6 +77,7 @@ func TestQueueEndToEndThenFlush(t *testing.T) {
 		t.Fatalf("DB 1 after -F differs from before")
 	}
 	checkStats(t, cnt, want)
+	checkBookkeeping(t, cnt, want)
 }
 
 func TestFileModeGivesTheSameStatistics(t *testing.T) {
