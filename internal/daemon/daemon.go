@@ -129,6 +129,8 @@ func New(o Options) *Daemon {
 		Dir:      SSHDDir(cfg.OutputDir),
 		ChartTop: cfg.ChartTop,
 		Log:      d.log,
+		// Leave most of the pool to the workers: drawing is not urgent.
+		Parallel: max(1, min(4, cfg.Pool/2)),
 	}
 	d.d4Outage = newOutage("d4", cfg.D4.Addr, d.log, d.metrics, d.now)
 	d.cntOutage = newOutage("counting", cfg.Parsers, d.log, d.metrics, d.now)

@@ -73,7 +73,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	workers.Wait()
 	stopCompile()
 	bg.Wait()
-	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), 20*time.Second)
+	// The last compile is bounded so that a stop stays quick; what it does
+	// not draw stays marked and is drawn at the next start.
+	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownCompile)
 	defer cancel()
 	d.compileOnce(final, false)
 	if srv != nil {
@@ -84,6 +86,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("stopped")
 	return nil
 }
+
+// shutdownCompile bounds the compile at shutdown.
+const shutdownCompile = 8 * time.Second
 
 // compileLoop compiles every compile_interval. One goroutine does all
 // compiles, so two never draw the same file at once.
