@@ -421,3 +421,25 @@ func TestParserPanicCostsOneLine(t *testing.T) {
 		t.Fatalf("skipped{reason=panic} = %v, want 1", got)
 	}
 }
+
+// A stop during an outage is quick: the batch in flight stays in its
+// processing list and is counted, once, after the next start.
+func TestStopDuringOutageThenRecover(t *testing.T) {
+	h := newHarness(t)
+	ls := lines(1000, 7)
+	want := workload.Expect(ls, time.UTC)
+	h.run()
+	h.cnt.Kill()
+	h.push(ls)
+	time.Sleep(time.Second)
+	start := time.Now()
+	h.stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("stop during an outage took %v", took)
+	}
+	h.cnt.Restart()
+	h.run()
+	h.waitCounted(want.Attempts, 20*time.Second)
+	h.stop()
+	h.check(want)
+}
