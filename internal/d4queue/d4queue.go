@@ -52,18 +52,31 @@ func BatchKey(uuid string, slot int) string {
 }
 
 // claimScript: KEYS queue, processing, batch; ARGV new id, batch size,
-// longest line returned, most bytes returned per batch. A processing list that already has an ID is a
-// batch in flight (after a crash, or a failed apply) and is returned as
-// it is. Lines moved by a blocking wait have no ID yet; they are topped up
-// and tagged. Lines over the limit come back as their length only, so a
-// 10 MB line does not cross the network again at every retry.
+// longest line returned, most bytes returned per batch.
 //
-// RPOPLPUSH (not LMOVE) keeps this working on the older Redis versions a
-// D4 server may run.
+// The batch key holds "<id> <n>": the batch is the n oldest elements of the
+// processing list (its tail). A processing list that already has a batch
+// key is a batch in flight (after a crash, or a failed apply) and its n
+// lines are returned as they are. Lines moved by a blocking wait have no
+// batch yet; they are topped up and tagged. Anything a late blocking wait
+// pushes onto the head of a tagged list is not part of that batch: ack
+// trims exactly n, and the next claim takes the rest.
+//
+// Lines over the limit come back as their length only, so a 10 MB line
+// does not cross the network again at every retry. RPOPLPUSH (not LMOVE)
+// keeps this working on the older Redis versions a D4 server may run.
 const claimScript = `
-local id = redis.call('GET', KEYS[3])
+local cur = redis.call('GET', KEYS[3])
+local id, n
 local max = tonumber(ARGV[3])
-if not id then
+if cur then
+  local sp = string.find(cur, ' ', 1, true)
+  if sp then
+    id, n = string.sub(cur, 1, sp - 1), tonumber(string.sub(cur, sp + 1))
+  else
+    id, n = cur, redis.call('LLEN', KEYS[2])
+  end
+else
   local want = tonumber(ARGV[2]) - redis.call('LLEN', KEYS[2])
   local bytes, budget = 0, tonumber(ARGV[4])
   for i = 1, want do
@@ -72,11 +85,12 @@ if not id then
     if #v <= max then bytes = bytes + #v end
     if bytes >= budget then break end
   end
-  if redis.call('LLEN', KEYS[2]) == 0 then return {} end
-  redis.call('SET', KEYS[3], ARGV[1])
+  n = redis.call('LLEN', KEYS[2])
+  if n == 0 then return {} end
   id = ARGV[1]
+  redis.call('SET', KEYS[3], id .. ' ' .. n)
 end
-local items = redis.call('LRANGE', KEYS[2], 0, -1)
+local items = redis.call('LRANGE', KEYS[2], -n, -1)
 local out = {id}
 for i = #items, 1, -1 do
   local v = items[i]
@@ -84,15 +98,20 @@ for i = #items, 1, -1 do
 end
 return out`
 
-// ackScript: KEYS processing, batch; ARGV id. Acknowledging a batch that is
-// no longer there (acknowledged before a crash) is a success.
+// ackScript: KEYS processing, batch; ARGV id. It removes the batch's n
+// lines from the tail of the processing list and the batch key.
+// Acknowledging a batch that is no longer there (acknowledged before a
+// crash) is a success.
 const ackScript = `
-local id = redis.call('GET', KEYS[2])
-if id == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return 1
-end
-return 0`
+local cur = redis.call('GET', KEYS[2])
+if not cur then return 0 end
+local sp = string.find(cur, ' ', 1, true)
+local id, n = cur, nil
+if sp then id, n = string.sub(cur, 1, sp - 1), tonumber(string.sub(cur, sp + 1)) end
+if id ~= ARGV[1] then return 0 end
+if n then redis.call('LTRIM', KEYS[1], 0, -n - 1) else redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[2])
+return 1`
 
 // Consumer takes lines for one slot. Slots let several workers each have
 // one batch in flight; a slot is used by one worker at a time.

@@ -159,3 +159,32 @@ func TestBatchBytesAreCapped(t *testing.T) {
 		t.Fatalf("claim returned %d lines (%v); want 3 (2500 bytes reached on the third)", len(b.Lines), err)
 	}
 }
+
+// A blocking wait that reaches Redis late (its client gave up) can push a
+// line onto a processing list whose batch is already tagged. That line is
+// not part of the batch: the ack must leave it, and the next claim take it.
+func TestLateWaitLineIsNotAcknowledgedWithTheBatch(t *testing.T) {
+	_, c, conn := setup(t)
+	ctx := context.Background()
+	push(t, conn, "1", "2")
+	b, err := c.Claim(ctx, "first", 10)
+	if err != nil || lines(b) != "1,2" {
+		t.Fatalf("claim = %q, %v", lines(b), err)
+	}
+	// What BRPOPLPUSH does when it finally runs.
+	push(t, conn, "late")
+	if _, err := conn.Do("RPOPLPUSH", d4queue.QueueKey(uuid), d4queue.ProcessingKey(uuid, 0)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := c.Claim(ctx, "other", 10)
+	if err != nil || again.ID != "first" || lines(again) != "1,2" {
+		t.Fatalf("reclaim = %q %q, %v; want the tagged batch only", again.ID, lines(again), err)
+	}
+	if err := c.Ack(ctx, "first"); err != nil {
+		t.Fatal(err)
+	}
+	next, err := c.Claim(ctx, "second", 10)
+	if err != nil || next.ID != "second" || lines(next) != "late" {
+		t.Fatalf("claim after ack = %q %q, %v; want the late line", next.ID, lines(next), err)
+	}
+}

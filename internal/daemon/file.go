@@ -43,6 +43,10 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 		applyErr error
 	)
 	work := context.WithoutCancel(ctx)
+	// Each chunk carries an applied record, as a queue batch does, so that
+	// a retry after a lost reply never counts a chunk twice. The records
+	// live under a name of this run and are dropped at its end.
+	run := "file-" + d.newID()
 	for i := 0; i < appliers; i++ {
 		wg.Add(1)
 		go func() {
@@ -51,14 +55,24 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 			for c := range full {
 				p.reset()
 				c.parse(p, ref)
-				if err := d.applyRetrying(ctx, work, p); err != nil {
-					errOnce.Do(func() { applyErr = err })
+				rec := stats.Applied{Queue: run, Slot: i, ID: d.newID()}
+				if _, ok := d.countOnce(ctx, work, p.batch, rec, false, "counting a batch read from the file"); ok {
+					p.publish(int(p.lines))
+				} else {
+					errOnce.Do(func() { applyErr = fmt.Errorf("count a chunk of %d lines: %w", p.lines, ctx.Err()) })
 				}
-				p.publish(int(p.lines))
 				free <- c
 			}
 		}()
 	}
+	defer func() {
+		for i := 0; i < appliers; i++ {
+			if err := d.store.Forget(work, stats.Applied{Queue: run, Slot: i}); err != nil {
+				d.log.Warn("could not drop this run's batch records; they are harmless", "err", err)
+				return
+			}
+		}
+	}()
 
 	// Progress in the log while a long file is read: lines so far and the
 	// current rate.
@@ -162,21 +176,6 @@ func (c *chunk) parse(p *parser, ref time.Time) {
 // more increments of the same member are summed before they reach Redis,
 // which is what bounds the speed.
 func fileBatch(batchSize int) int { return max(batchSize, 10000) }
-
-// applyRetrying counts a file batch, riding out outages until ctx ends.
-func (d *Daemon) applyRetrying(ctx, work context.Context, p *parser) error {
-	for fails := 0; ; fails++ {
-		err := d.store.Apply(work, p.batch, nil)
-		if err == nil {
-			d.cntOutage.ok()
-			return nil
-		}
-		d.cntOutage.fail("counting a batch read from the file", err)
-		if !sleep(ctx, d.backoff(fails)) {
-			return fmt.Errorf("count a batch of %d attempts: %w", p.batch.Len(), err)
-		}
-	}
-}
 
 // Compile compiles once, everything when all is set; for -f and -F.
 func (d *Daemon) Compile(ctx context.Context, all bool) error {

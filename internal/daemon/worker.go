@@ -97,45 +97,15 @@ func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b 
 	// Finish the batch even if a shutdown starts now; only an outage at
 	// shutdown leaves it to the next start.
 	work := context.WithoutCancel(ctx)
-	applied := false
-	for fails := 0; inFlight; fails++ {
-		var err error
-		if applied, err = d.store.IsApplied(work, *rec); err == nil {
-			d.cntOutage.ok()
-			break
-		}
-		d.cntOutage.fail("checking a batch record", err)
-		if !sleep(ctx, d.backoff(fails)) {
-			return
-		}
+	earlier, ok := d.countOnce(ctx, work, p.batch, *rec, inFlight, "counting a batch")
+	if !ok {
+		return
 	}
-	if applied {
+	if earlier {
 		// Counted by a run that died before acknowledging: nothing of it
 		// is new, for the statistics or the metrics.
 		d.log.Info("batch in flight was already counted; acknowledging it", "slot", c.Slot, "batch", b.ID, "lines", b.Len())
 		p.reset()
-	}
-	for fails := 0; !applied; fails++ {
-		err := d.store.Apply(work, p.batch, rec)
-		if err == nil {
-			d.cntOutage.ok()
-			break
-		}
-		d.cntOutage.fail("counting a batch", err)
-		if !sleep(ctx, d.backoff(fails)) {
-			return
-		}
-		// The failed EXEC may still have committed (the connection died
-		// after Redis ran it): ask before counting again.
-		done, err := d.store.IsApplied(work, *rec)
-		if err != nil {
-			d.cntOutage.fail("checking a batch record", err)
-			continue
-		}
-		if done {
-			d.cntOutage.ok()
-			break
-		}
 	}
 	for fails := 0; ; fails++ {
 		err := c.Ack(work, b.ID)
@@ -150,6 +120,43 @@ func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b 
 	}
 	p.publish(b.Len())
 	d.metrics.BatchSeconds.Observe(time.Since(start).Seconds())
+}
+
+// countOnce applies batch under rec exactly once. Whenever the outcome of
+// an earlier attempt is unknown (a batch found in flight, or an Apply that
+// failed: the connection may have died after Redis committed it), it asks
+// the record before applying, and applies only on a definite "not applied".
+// It reports whether the batch had been applied before this call tried
+// anything, and false in ok when ctx ended first.
+func (d *Daemon) countOnce(ctx, work context.Context, batch *stats.Batch, rec stats.Applied, unknown bool, what string) (earlier, ok bool) {
+	tried := false
+	for fails := 0; ; fails++ {
+		if unknown {
+			applied, err := d.store.IsApplied(work, rec)
+			if err != nil {
+				d.cntOutage.fail("checking a batch record", err)
+				if !sleep(ctx, d.backoff(fails)) {
+					return false, false
+				}
+				continue
+			}
+			if applied {
+				d.cntOutage.ok()
+				return !tried, true
+			}
+		}
+		tried = true
+		err := d.store.Apply(work, batch, &rec)
+		if err == nil {
+			d.cntOutage.ok()
+			return false, true
+		}
+		d.cntOutage.fail(what, err)
+		unknown = true
+		if !sleep(ctx, d.backoff(fails)) {
+			return false, false
+		}
+	}
 }
 
 // Reconcile is done by the workers themselves: a slot's first Claim returns

@@ -157,6 +157,20 @@ func (s *Store) IsApplied(ctx context.Context, rec Applied) (bool, error) {
 	return id == rec.ID, nil
 }
 
+// Forget drops the applied record of rec's slot, for records that only
+// mattered while a run lasted (a file's chunks).
+func (s *Store) Forget(ctx context.Context, rec Applied) error {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("DEL", AppliedKey(rec.Queue, rec.Slot)); err != nil {
+		return fmt.Errorf("drop applied record of slot %d: %w", rec.Slot, err)
+	}
+	return nil
+}
+
 // Ping checks that the counting Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	conn, err := s.Stats.GetContext(ctx)
