@@ -31,6 +31,9 @@ type FileSummary struct {
 // ErrInterrupted.
 func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileSummary, error) {
 	start := time.Now()
+	if err := d.preflight(ctx); err != nil {
+		return FileSummary{}, err
+	}
 	appliers := min(d.cfg.Pool, 4)
 	full := make(chan *chunk, appliers)   // owned by the reader: it closes
 	free := make(chan *chunk, appliers+1) // chunks ready for reuse

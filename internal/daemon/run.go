@@ -13,6 +13,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/sshd"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
 )
 
@@ -39,6 +40,34 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.log.Info("consuming", "queue", d4queue.QueueKey(cfg.Queue), "d4", fmt.Sprintf("%s/%d", cfg.D4.Addr, cfg.D4.DB),
 		"counting", cfg.Parsers, "workers", cfg.Pool, "batch_size", cfg.BatchSize)
 
+	// The web server and the reports start first, so that /healthz
+	// answers while start-up waits out an outage.
+	bgCtx, stopBg := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBg()
+	var bg sync.WaitGroup
+	bg.Add(1)
+	go func() { defer bg.Done(); d.report(bgCtx) }()
+	webCtx, stopWebCtx := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWebCtx()
+	webDone := make(chan error, 1)
+	if srv != nil {
+		go func() { webDone <- srv.Serve(webCtx) }()
+	}
+	stopWeb := func() {
+		stopBg()
+		bg.Wait()
+		stopWebCtx()
+		if srv != nil {
+			if err := <-webDone; err != nil {
+				d.log.Error("web server stopped with an error", "err", err)
+			}
+		}
+	}
+
+	if err := d.preflight(ctx); err != nil {
+		stopWeb()
+		return err
+	}
 	// Batches left in flight by a run with more workers are counted before
 	// anything new is taken. An outage here is ridden out like any other.
 	for fails := 0; ; fails++ {
@@ -51,17 +80,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			break
 		}
 	}
-
-	compileCtx, stopCompile := context.WithCancel(context.WithoutCancel(ctx))
-	defer stopCompile()
-	var bg sync.WaitGroup
-	bg.Add(2)
-	go func() { defer bg.Done(); d.compileLoop(compileCtx) }()
-	go func() { defer bg.Done(); d.report(compileCtx) }()
-	webDone := make(chan error, 1)
-	if srv != nil {
-		go func() { webDone <- srv.Serve(compileCtx) }()
-	}
+	bg.Add(1)
+	go func() { defer bg.Done(); d.compileLoop(bgCtx) }()
 
 	var workers sync.WaitGroup
 	for slot := 0; slot < cfg.Pool; slot++ {
@@ -71,20 +91,37 @@ func (d *Daemon) Run(ctx context.Context) error {
 	<-ctx.Done()
 	d.log.Info("stopping: finishing the batches in flight")
 	workers.Wait()
-	stopCompile()
-	bg.Wait()
 	// The last compile is bounded so that a stop stays quick; what it does
 	// not draw stays marked and is drawn at the next start.
 	final, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownCompile)
 	defer cancel()
+	// The compile loop stops first, so the last compile is the only one.
+	stopBg()
+	bg.Wait()
 	d.compileOnce(final, false)
-	if srv != nil {
-		if err := <-webDone; err != nil {
-			d.log.Error("web server stopped with an error", "err", err)
-		}
-	}
+	stopWeb()
 	d.log.Info("stopped")
 	return nil
+}
+
+// preflight waits until the counting Redis answers and is fit to count
+// into; a Redis that is not (too old, a flush half done) is refused with
+// what to do, since counting into it would give wrong numbers.
+func (d *Daemon) preflight(ctx context.Context) error {
+	for fails := 0; ; fails++ {
+		err := d.store.Check(ctx)
+		if err == nil {
+			d.cntOutage.ok()
+			return nil
+		}
+		if errors.Is(err, stats.ErrUnfit) {
+			return err
+		}
+		d.cntOutage.fail("checking the counting redis at start", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			return nil
+		}
+	}
 }
 
 // shutdownCompile bounds the compile at shutdown.

@@ -88,6 +88,10 @@ func FirstSeenKey(kind string) string { return "alog:firstseen:" + kind }
 // AttemptsKey is the DB 0 list of packed attempt records of one day.
 func AttemptsKey(day string) string { return "alog:attempts:" + day }
 
+// RebuildingKey (DB 0) exists while a flush rebuilds DB 1, so that an
+// interrupted flush is noticed instead of counted on top of.
+const RebuildingKey = "alog:rebuilding"
+
 // AttemptsPattern matches every AttemptsKey, for SCAN.
 const AttemptsPattern = "alog:attempts:*"
 

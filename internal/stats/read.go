@@ -160,13 +160,16 @@ func (s *Store) Summarize(ctx context.Context, period, kind string) (Summary, er
 	if err != nil {
 		return Summary{}, fmt.Errorf("connect to counting redis: %w", err)
 	}
-	defer conn.Close()
 	var sum Summary
 	sum.Distinct, err = redis.Int64(conn.Do("ZCARD", StatsKey(period, kind)))
 	if err != nil {
+		conn.Close()
 		return sum, fmt.Errorf("count members of %s: %w", StatsKey(period, kind), err)
 	}
 	sum.Total, err = redis.Int64(conn.Do("HGET", TotalsKey, period))
+	// Give the connection back before sumScores takes one: with a pool of
+	// one, holding it would wait forever.
+	conn.Close()
 	if errors.Is(err, redis.ErrNil) {
 		// Data counted by another tool has no totals: sum the set.
 		sum.Total, err = s.sumScores(ctx, StatsKey(period, kind))

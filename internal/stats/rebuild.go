@@ -28,6 +28,17 @@ func (s *Store) Rebuild(ctx context.Context, loc *time.Location, batch int, prog
 	if err != nil {
 		return 0, err
 	}
+	src, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer src.Close()
+	// The marker goes first and is removed last: a flush that dies in
+	// between leaves it, and the daemon refuses to count on top of half a
+	// rebuild until a flush completes.
+	if _, err := src.Do("SET", RebuildingKey, "1"); err != nil {
+		return 0, fmt.Errorf("mark the flush as started: %w", err)
+	}
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("connect to counting redis: %w", err)
@@ -37,12 +48,6 @@ func (s *Store) Rebuild(ctx context.Context, loc *time.Location, batch int, prog
 	if err != nil {
 		return 0, fmt.Errorf("flush statistics (DB %d): %w", StatsDB, err)
 	}
-
-	src, err := s.Attempts.GetContext(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("connect to counting redis: %w", err)
-	}
-	defer src.Close()
 
 	if batch <= 0 {
 		batch = 100000
@@ -92,7 +97,13 @@ func (s *Store) Rebuild(ctx context.Context, loc *time.Location, batch int, prog
 			progress(RebuildProgress{Day: day, DaysDone: i + 1, Days: len(days), Attempts: total})
 		}
 	}
-	return total, flush()
+	if err := flush(); err != nil {
+		return total, err
+	}
+	if _, err := src.Do("DEL", RebuildingKey); err != nil {
+		return total, fmt.Errorf("mark the flush as finished: %w", err)
+	}
+	return total, nil
 }
 
 // AddRecord is Add for an attempt read back from DB 0. A rebuild must not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -169,6 +170,70 @@ func (s *Store) Forget(ctx context.Context, rec Applied) error {
 		return fmt.Errorf("drop applied record of slot %d: %w", rec.Slot, err)
 	}
 	return nil
+}
+
+// ErrUnfit marks a counting Redis this daemon must not count into until
+// an operator acts: too old a version, or a flush left half done.
+var ErrUnfit = errors.New("counting redis not fit for counting")
+
+// minVersion is the oldest Redis with every command the transaction uses
+// (ZADD LT, ZMSCORE came with 6.2).
+var minVersion = [3]int{6, 2, 0}
+
+// Check tells whether the counting Redis can be counted into. A failure to
+// reach it is returned as is (an outage to wait out); a permanent problem
+// wraps ErrUnfit and says what to do.
+func (s *Store) Check(ctx context.Context) error {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	info, err := redis.String(conn.Do("INFO", "server"))
+	if err != nil {
+		return fmt.Errorf("read counting redis version: %w", err)
+	}
+	if v, ok := redisVersion(info); ok && less(v, minVersion) {
+		return fmt.Errorf("%w: it runs redis %d.%d.%d; this daemon needs %d.%d or newer (use the redis-server of install_server.sh and redis.conf)",
+			ErrUnfit, v[0], v[1], v[2], minVersion[0], minVersion[1])
+	}
+	n, err := redis.Int(conn.Do("EXISTS", RebuildingKey))
+	if err != nil {
+		return fmt.Errorf("check for an interrupted flush: %w", err)
+	}
+	if n == 1 {
+		return fmt.Errorf("%w: a flush (-F) was interrupted and the statistics are half rebuilt; run analyzer-d4-log -F again to finish it", ErrUnfit)
+	}
+	return nil
+}
+
+func redisVersion(info string) ([3]int, bool) {
+	var v [3]int
+	for _, line := range strings.Split(info, "\n") {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:")
+		if !ok {
+			continue
+		}
+		parts := strings.SplitN(rest, ".", 3)
+		for i := range parts {
+			n, err := strconv.Atoi(parts[i])
+			if err != nil {
+				return v, false
+			}
+			v[i] = n
+		}
+		return v, true
+	}
+	return v, false
+}
+
+func less(a, b [3]int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return a[i] < b[i]
+		}
+	}
+	return false
 }
 
 // Ping checks that the counting Redis answers.
