@@ -2,6 +2,7 @@ package stats_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -324,5 +325,28 @@ func TestFirstSeenKeepsTheEarliestDay(t *testing.T) {
 	got, err := redis.Int(srv.Conn(1).Do("ZSCORE", stats.FirstSeenKey(stats.KindUser), "root"))
 	if err != nil || got != 20261110 {
 		t.Fatalf("first seen = %d, %v; want 20261110", got, err)
+	}
+}
+
+func TestCheckRefusesAHalfDoneFlush(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	ctx := context.Background()
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check of a fresh Redis: %v", err)
+	}
+	if _, err := srv.Conn(0).Do("SET", stats.RebuildingKey, "1"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Check(ctx)
+	if !errors.Is(err, stats.ErrUnfit) || !strings.Contains(err.Error(), "run analyzer-d4-log -F again") {
+		t.Fatalf("Check with a half-done flush = %v", err)
+	}
+	// A completed flush clears the marker.
+	if _, err := s.Rebuild(ctx, time.UTC, 10, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(ctx); err != nil {
+		t.Fatalf("Check after a completed flush: %v", err)
 	}
 }
