@@ -45,6 +45,9 @@ type Options struct {
 	Block time.Duration
 	// BackoffMax caps the wait between retries during an outage.
 	BackoffMax time.Duration
+	// LockWait is how long a start waits for another daemon on the same
+	// queue to stop before refusing to run. Default 15s.
+	LockWait time.Duration
 
 	Now    func() time.Time
 	NewID  func() string
@@ -59,10 +62,10 @@ type Daemon struct {
 	metrics *metrics.Metrics
 	version string
 
-	poll, block, backoffMax time.Duration
-	now                     func() time.Time
-	newID                   func() string
-	jitter                  func() float64
+	poll, block, backoffMax, lockWait time.Duration
+	now                               func() time.Time
+	newID                             func() string
+	jitter                            func() float64
 
 	d4Pool    *redis.Pool
 	store     *stats.Store
@@ -84,7 +87,7 @@ type Daemon struct {
 func New(o Options) *Daemon {
 	d := &Daemon{
 		cfg: o.Config, log: o.Log, reg: o.Registry, version: o.Version,
-		poll: o.Poll, block: o.Block, backoffMax: o.BackoffMax,
+		poll: o.Poll, block: o.Block, backoffMax: o.BackoffMax, lockWait: o.LockWait,
 		now: o.Now, newID: o.NewID, jitter: o.Jitter,
 	}
 	d.parse = sshd.Parse
@@ -99,6 +102,9 @@ func New(o Options) *Daemon {
 	}
 	if d.block <= 0 {
 		d.block = time.Second
+	}
+	if d.lockWait <= 0 {
+		d.lockWait = 15 * time.Second
 	}
 	if d.backoffMax <= 0 {
 		d.backoffMax = 5 * time.Second

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -192,6 +193,13 @@ func (d *Daemon) Compile(ctx context.Context, all bool) error {
 // recompiles everything.
 func (d *Daemon) Flush(ctx context.Context) error {
 	start := time.Now()
+	live, err := d.store.LiveConsumers(ctx)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	if len(live) > 0 {
+		return fmt.Errorf("flush: a daemon is counting queue %s; stop it first (./launch_server.sh -k): a flush under it would count its batches twice", strings.Join(live, ", "))
+	}
 	d.log.Info("flush: dropping the statistics and recounting them from the stored attempts")
 	lastLog := time.Now()
 	n, err := d.store.Rebuild(ctx, d.cfg.Location, 100000, func(p stats.RebuildProgress) {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
+	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
 // proxy forwards to target; the first time a client sends EXEC, it forwards
@@ -314,5 +316,44 @@ func TestRegressionApplyRetryAfterFailedCheckDoubleCounts(t *testing.T) {
 	n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122"))
 	if n != 10 {
 		t.Fatalf("10 lines popped, %d counted", n)
+	}
+}
+
+// A second daemon on the same queue is refused while the first lives, and
+// takes over at once when the first is gone; nothing is counted twice.
+func TestSecondDaemonOnAQueueIsRefused(t *testing.T) {
+	h := newHarness(t)
+	cfg := *h.d.cfg
+	second := func() *Daemon {
+		d := New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond, LockWait: time.Second})
+		t.Cleanup(d.Close)
+		return d
+	}
+	h.run()
+	ls := lines(20000, 5)
+	want := workload.Expect(ls, time.UTC)
+	h.push(ls)
+	done := make(chan error, 1)
+	go func() { done <- second().Run(context.Background()) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, stats.ErrLocked) || !strings.Contains(err.Error(), "stop it first") {
+			t.Fatalf("second daemon: %v; want it refused", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("second daemon neither refused nor stopped")
+	}
+	h.waitCounted(want.Attempts, 60*time.Second)
+	h.stop()
+	h.check(want)
+	// With the first one gone, a new one starts at once.
+	ctx, cancel := context.WithCancel(context.Background())
+	d3 := second()
+	go func() { done <- d3.Run(ctx) }()
+	time.Sleep(500 * time.Millisecond)
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("daemon after the first stopped: %v", err)
 	}
 }

@@ -68,15 +68,36 @@ func (d *Daemon) Run(ctx context.Context) error {
 		stopWeb()
 		return err
 	}
+	lock, err := d.lock(ctx)
+	if err != nil {
+		stopWeb()
+		return err
+	}
+	// Workers stop when the daemon is told to, or when another daemon has
+	// taken the queue over (then this one must not take a line more).
+	wctx, stopWorkers := context.WithCancel(ctx)
+	defer stopWorkers()
+	lost := make(chan error, 1)
+	if lock != nil {
+		defer func() {
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			defer cancel()
+			if err := lock.Release(rctx); err != nil {
+				d.log.Warn("could not release the consumer lock; the next start takes it over", "err", err)
+			}
+		}()
+		bg.Add(1)
+		go func() { defer bg.Done(); d.keepLock(bgCtx, lock, lost) }()
+	}
 	// Batches left in flight by a run with more workers are counted before
 	// anything new is taken. An outage here is ridden out like any other.
 	for fails := 0; ; fails++ {
-		err := d.drainLeftovers(ctx)
-		if err == nil || ctx.Err() != nil {
+		err := d.drainLeftovers(wctx)
+		if err == nil || wctx.Err() != nil {
 			break
 		}
 		d.d4Outage.fail("looking for batches left by an earlier run", err)
-		if !sleep(ctx, d.backoff(fails)) {
+		if !sleep(wctx, d.backoff(fails)) {
 			break
 		}
 	}
@@ -86,9 +107,15 @@ func (d *Daemon) Run(ctx context.Context) error {
 	var workers sync.WaitGroup
 	for slot := 0; slot < cfg.Pool; slot++ {
 		workers.Add(1)
-		go func() { defer workers.Done(); d.worker(ctx, slot) }()
+		go func() { defer workers.Done(); d.worker(wctx, slot) }()
 	}
-	<-ctx.Done()
+	var lostErr error
+	select {
+	case <-ctx.Done():
+	case lostErr = <-lost:
+		d.log.Error("stopping: another daemon took this queue over", "err", lostErr)
+	}
+	stopWorkers()
 	d.log.Info("stopping: finishing the batches in flight")
 	workers.Wait()
 	// The last compile is bounded so that a stop stays quick; what it does
@@ -101,7 +128,56 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.compileOnce(final, false)
 	stopWeb()
 	d.log.Info("stopped")
-	return nil
+	return lostErr
+}
+
+// lock takes the queue's consumer lock, riding out an outage of the
+// counting Redis; another live daemon on the queue is refused. A Redis that
+// does not let us name connections (ACLs) runs without the lock, said in
+// the log.
+func (d *Daemon) lock(ctx context.Context) (*stats.Lock, error) {
+	for fails := 0; ; fails++ {
+		l, err := d.store.Lock(ctx, d.cfg.Queue, d.newID(), d.lockWait)
+		if err == nil {
+			return l, nil
+		}
+		if errors.Is(err, stats.ErrLocked) {
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, nil
+		}
+		if isServerError(err) {
+			d.log.Warn("cannot take the consumer lock; running without protection against a second daemon on this queue", "err", err)
+			return nil, nil
+		}
+		d.cntOutage.fail("taking the consumer lock", err)
+		if !sleep(ctx, d.backoff(fails)) {
+			return nil, nil
+		}
+	}
+}
+
+// keepLock checks the consumer lock every second and reports on lost when
+// another daemon took it.
+func (d *Daemon) keepLock(ctx context.Context, l *stats.Lock, lost chan<- error) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			err := l.Keep(ctx)
+			if errors.Is(err, stats.ErrLocked) {
+				lost <- err
+				return
+			}
+			if err != nil && ctx.Err() == nil {
+				d.cntOutage.fail("keeping the consumer lock", err)
+			}
+		}
+	}
 }
 
 // preflight waits until the counting Redis answers and is fit to count
