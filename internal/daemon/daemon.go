@@ -125,10 +125,12 @@ func New(o Options) *Daemon {
 	reasons = append(reasons, reasonPanic)
 	d.metrics = metrics.New(d.reg, d.version, reasons)
 	cfg := d.cfg
-	d.d4Pool = newPool(cfg.D4.Addr, cfg.D4.DB, cfg.Pool+4)
+	d.d4Outage = newOutage("d4", cfg.D4.Addr, d.log, d.metrics, d.now)
+	d.cntOutage = newOutage("counting", cfg.Parsers, d.log, d.metrics, d.now)
+	d.d4Pool = newPool(cfg.D4.Addr, cfg.D4.DB, cfg.Pool+4, d.d4Outage)
 	d.store = &stats.Store{
-		Stats:    newPool(cfg.Parsers, stats.StatsDB, cfg.Pool),
-		Attempts: newPool(cfg.Parsers, stats.AttemptsDB, 2),
+		Stats:    newPool(cfg.Parsers, stats.StatsDB, cfg.Pool, d.cntOutage),
+		Attempts: newPool(cfg.Parsers, stats.AttemptsDB, 2, d.cntOutage),
 	}
 	d.compiler = &compile.Compiler{
 		Store:    d.store,
@@ -138,8 +140,6 @@ func New(o Options) *Daemon {
 		// Leave most of the pool to the workers: drawing is not urgent.
 		Parallel: max(1, min(4, cfg.Pool/2)),
 	}
-	d.d4Outage = newOutage("d4", cfg.D4.Addr, d.log, d.metrics, d.now)
-	d.cntOutage = newOutage("counting", cfg.Parsers, d.log, d.metrics, d.now)
 	return d
 }
 
@@ -159,7 +159,11 @@ func (d *Daemon) Close() {
 // Registry is the daemon's private metrics registry.
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
-func newPool(addr string, db, max int) *redis.Pool {
+// newPool makes a pool whose idle connections are checked before reuse
+// when they predate the server's last failure: after a Redis restart every
+// idle socket is dead, and handing them out one by one would turn one
+// outage into a string of short ones.
+func newPool(addr string, db, max int, o *outage) *redis.Pool {
 	return &redis.Pool{
 		DialContext: func(ctx context.Context) (redis.Conn, error) {
 			return redis.DialContext(ctx, "tcp", addr,
@@ -174,7 +178,7 @@ func newPool(addr string, db, max int) *redis.Pool {
 		Wait:        true,
 		IdleTimeout: 5 * time.Minute,
 		TestOnBorrow: func(c redis.Conn, t time.Time) error {
-			if time.Since(t) < time.Minute {
+			if time.Since(t) < time.Minute && t.UnixNano() > o.lastFail.Load() {
 				return nil
 			}
 			_, err := c.Do("PING")
@@ -223,6 +227,8 @@ type outage struct {
 	m            *metrics.Metrics
 	now          func() time.Time
 
+	lastFail atomic.Int64 // unix nanoseconds of the last failure, wall clock
+
 	mu    sync.Mutex
 	down  bool
 	since time.Time
@@ -234,6 +240,7 @@ func newOutage(server, addr string, log *slog.Logger, m *metrics.Metrics, now fu
 }
 
 func (o *outage) fail(what string, err error) {
+	o.lastFail.Store(time.Now().UnixNano())
 	o.m.RedisErrors.WithLabelValues(o.server).Inc()
 	o.mu.Lock()
 	defer o.mu.Unlock()
