@@ -169,8 +169,8 @@ func newPool(addr string, db, max int, o *outage) *redis.Pool {
 			return redis.DialContext(ctx, "tcp", addr,
 				redis.DialDatabase(db),
 				redis.DialConnectTimeout(5*time.Second),
-				redis.DialReadTimeout(30*time.Second),
-				redis.DialWriteTimeout(30*time.Second),
+				redis.DialReadTimeout(10*time.Second),
+				redis.DialWriteTimeout(10*time.Second),
 			)
 		},
 		MaxIdle:     max,
