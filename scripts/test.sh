@@ -58,6 +58,30 @@ current="go test -race"
 step "$current"
 go test -race -count=1 -timeout 15m ./...
 
+# fuzz_one runs one fuzz target. Go 1.26's fuzzing coordinator can report
+# "context deadline exceeded" when -fuzztime ends while a starved worker is
+# mid-call (go.dev/issue/75804, fixed in Go 1.27): that is not a finding.
+# A real finding writes a reproducer under testdata/fuzz and fails; a bare
+# deadline is run once more, and tolerated with a warning if it recurs.
+fuzz_one() {
+	local pkg=$1 dir=$2 target=$3 fuzztime=$4 out before after attempt
+	for attempt in 1 2; do
+		before=$(find "$dir/testdata/fuzz/$target" -type f 2>/dev/null | wc -l)
+		if out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
+			printf '%s\n' "$out" | tail -n 3
+			return 0
+		fi
+		after=$(find "$dir/testdata/fuzz/$target" -type f 2>/dev/null | wc -l)
+		printf '%s\n' "$out" | tail -n 20
+		if [ "$after" -ne "$before" ] || ! grep -q 'context deadline exceeded' <<<"$out"; then
+			echo "fuzz $target found a failing input (see above)" >&2
+			return 1
+		fi
+		echo "fuzz $target: coordinator deadline race, no failing input written (attempt $attempt)" >&2
+	done
+	echo "warning: fuzz $target hit the coordinator deadline race twice; no failing input was found" >&2
+}
+
 if [ -z "${SKIP_FUZZ:-}" ]; then
 	fuzztime=${FUZZTIME:-10s}
 	# Every reader of untrusted bytes has a fuzz target; list them all so a
@@ -68,7 +92,7 @@ if [ -z "${SKIP_FUZZ:-}" ]; then
 		for target in $(grep -ho '^func Fuzz[A-Za-z0-9_]*' "$dir"/*_test.go 2>/dev/null | sed 's/^func //'); do
 			current="fuzz $target ($pkg) for $fuzztime"
 			step "$current"
-			go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg"
+			fuzz_one "$pkg" "$dir" "$target" "$fuzztime"
 		done
 	done
 fi
