@@ -7,7 +7,7 @@
 #   scripts/test.sh            everything (what CI runs)
 #   FUZZTIME=60s scripts/test.sh   longer fuzzing
 #   SKIP_FUZZ=1 scripts/test.sh    no fuzzing
-set -euo pipefail
+set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 
 step() { printf '\n== %s\n' "$*"; }
@@ -63,15 +63,20 @@ go test -race -count=1 -timeout 15m ./...
 # mid-call (go.dev/issue/75804, fixed in Go 1.27): that is not a finding.
 # A real finding writes a reproducer under testdata/fuzz and fails; a bare
 # deadline is run once more, and tolerated with a warning if it recurs.
+# inputs counts the failing inputs Go has written for one target.
+inputs() {
+	if [ -d "$1" ]; then find "$1" -type f | wc -l; else echo 0; fi
+}
+
 fuzz_one() {
 	local pkg=$1 dir=$2 target=$3 fuzztime=$4 out before after attempt
 	for attempt in 1 2; do
-		before=$(find "$dir/testdata/fuzz/$target" -type f 2>/dev/null | wc -l)
+		before=$(inputs "$dir/testdata/fuzz/$target")
 		if out=$(go test -run='^$' -fuzz="^${target}\$" -fuzztime="$fuzztime" "$pkg" 2>&1); then
 			printf '%s\n' "$out" | tail -n 3
 			return 0
 		fi
-		after=$(find "$dir/testdata/fuzz/$target" -type f 2>/dev/null | wc -l)
+		after=$(inputs "$dir/testdata/fuzz/$target")
 		printf '%s\n' "$out" | tail -n 20
 		if [ "$after" -ne "$before" ] || ! grep -q 'context deadline exceeded' <<<"$out"; then
 			echo "fuzz $target found a failing input (see above)" >&2
