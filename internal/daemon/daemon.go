@@ -73,6 +73,10 @@ type Daemon struct {
 	d4Outage  *outage
 	cntOutage *outage
 
+	// lockKey and lockToken name the consumer lock every transaction
+	// requires; set once at start, before the workers, when it was taken.
+	lockKey, lockToken string
+
 	lastCounted atomic.Int64 // unix nanoseconds of the last counted line
 	lastCompile atomic.Int64 // unix nanoseconds of the last successful compile
 
@@ -128,17 +132,20 @@ func New(o Options) *Daemon {
 	d.d4Outage = newOutage("d4", cfg.D4.Addr, d.log, d.metrics, d.now)
 	d.cntOutage = newOutage("counting", cfg.Parsers, d.log, d.metrics, d.now)
 	d.d4Pool = newPool(cfg.D4.Addr, cfg.D4.DB, cfg.Pool+4, d.d4Outage)
+	// Workers count through DB 0 connections (the transaction starts
+	// there), one each; compiles and health checks read DB 1 through a few
+	// of their own, so a long compile never holds up counting.
+	parallel := max(1, min(4, cfg.Pool/2))
 	d.store = &stats.Store{
-		Stats:    newPool(cfg.Parsers, stats.StatsDB, cfg.Pool, d.cntOutage),
-		Attempts: newPool(cfg.Parsers, stats.AttemptsDB, 2, d.cntOutage),
+		Stats:    newPool(cfg.Parsers, stats.StatsDB, parallel+2, d.cntOutage),
+		Attempts: newPool(cfg.Parsers, stats.AttemptsDB, cfg.Pool+1, d.cntOutage),
 	}
 	d.compiler = &compile.Compiler{
 		Store:    d.store,
 		Dir:      SSHDDir(cfg.OutputDir),
 		ChartTop: cfg.ChartTop,
 		Log:      d.log,
-		// Leave most of the pool to the workers: drawing is not urgent.
-		Parallel: max(1, min(4, cfg.Pool/2)),
+		Parallel: parallel,
 	}
 	return d
 }

@@ -167,7 +167,7 @@ func TestLeftoverBatchesAreReconciled(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if _, err := d4.Do("SET", d4queue.BatchKey(queue, slot), id); err != nil {
+		if _, err := d4.Do("SET", d4queue.BatchKey(queue, slot), fmt.Sprintf("%s %d", id, len(batch))); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -49,8 +49,18 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 	work := context.WithoutCancel(ctx)
 	// Each chunk carries an applied record, as a queue batch does, so that
 	// a retry after a lost reply never counts a chunk twice. The records
-	// live under a name of this run and are dropped at its end.
+	// live under a name of this run and are dropped at its end. The run
+	// holds a lock of its own, so that a flush cannot start under it.
 	run := "file-" + d.newID()
+	lock, err := d.store.Lock(ctx, run, d.newID(), 0)
+	if err != nil {
+		return FileSummary{}, fmt.Errorf("take a lock for this run: %w", err)
+	}
+	defer func() {
+		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
+			d.log.Warn("could not release this run's lock; it is freed when the connection closes", "err", err)
+		}
+	}()
 	for i := 0; i < appliers; i++ {
 		wg.Add(1)
 		go func() {
@@ -59,7 +69,7 @@ func (d *Daemon) RunFile(ctx context.Context, r io.Reader, ref time.Time) (FileS
 			for c := range full {
 				p.reset()
 				c.parse(p, ref)
-				rec := stats.Applied{Queue: run, Slot: i, ID: d.newID()}
+				rec := stats.Applied{Queue: run, Slot: i, ID: d.newID(), LockKey: lock.Key(), Token: lock.Token()}
 				if _, ok := d.countOnce(ctx, work, p.batch, rec, false, "counting a batch read from the file"); ok {
 					p.publish(int(p.lines))
 				} else {
@@ -193,12 +203,23 @@ func (d *Daemon) Compile(ctx context.Context, all bool) error {
 // recompiles everything.
 func (d *Daemon) Flush(ctx context.Context) error {
 	start := time.Now()
-	live, err := d.store.LiveConsumers(ctx)
+	// Mark first, then look for daemons: a daemon takes its lock first,
+	// then looks for the mark; so one of the two always sees the other.
+	existed, err := d.store.BeginRebuild(ctx)
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	if len(live) > 0 {
-		return fmt.Errorf("flush: a daemon is counting queue %s; stop it first (./launch_server.sh -k): a flush under it would count its batches twice", strings.Join(live, ", "))
+	live, err := d.store.LiveConsumers(ctx)
+	if err == nil && len(live) > 0 {
+		err = fmt.Errorf("analyzer-d4-log is counting (%s); stop it first (./launch_server.sh -k): a flush under it would count its batches twice", strings.Join(live, ", "))
+	}
+	if err != nil {
+		if !existed {
+			if aerr := d.store.AbortRebuild(context.WithoutCancel(ctx)); aerr != nil {
+				d.log.Error("flush: could not remove the flush mark; run -F again once the daemon is stopped", "err", aerr)
+			}
+		}
+		return fmt.Errorf("flush: %w", err)
 	}
 	d.log.Info("flush: dropping the statistics and recounting them from the stored attempts")
 	lastLog := time.Now()

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/sshd"
@@ -64,13 +66,21 @@ func (d *Daemon) Run(ctx context.Context) error {
 		}
 	}
 
-	if err := d.preflight(ctx); err != nil {
-		stopWeb()
-		return err
-	}
+	// The lock first, then the checks: a flush marks DB 0 before it looks
+	// for live daemons, so one of the two always sees the other.
 	lock, err := d.lock(ctx)
 	if err != nil {
 		stopWeb()
+		return err
+	}
+	if lock != nil {
+		d.lockKey, d.lockToken = lock.Key(), lock.Token()
+	}
+	if err := d.preflight(ctx); err != nil {
+		stopWeb()
+		if lock != nil {
+			_ = lock.Release(context.WithoutCancel(ctx))
+		}
 		return err
 	}
 	// Workers stop when the daemon is told to, or when another daemon has
@@ -147,15 +157,21 @@ func (d *Daemon) lock(ctx context.Context) (*stats.Lock, error) {
 		if ctx.Err() != nil {
 			return nil, nil
 		}
-		if isServerError(err) {
-			d.log.Warn("cannot take the consumer lock; running without protection against a second daemon on this queue", "err", err)
-			return nil, nil
+		if isPermissionError(err) {
+			return nil, fmt.Errorf("take the consumer lock: %w; the counting redis must allow CLIENT SETNAME and CLIENT LIST to this user", err)
 		}
 		d.cntOutage.fail("taking the consumer lock", err)
 		if !sleep(ctx, d.backoff(fails)) {
 			return nil, nil
 		}
 	}
+}
+
+// isPermissionError tells an ACL refusal, which waiting will not cure,
+// from an outage.
+func isPermissionError(err error) bool {
+	var re redis.Error
+	return errors.As(err, &re) && strings.HasPrefix(string(re), "NOPERM")
 }
 
 // keepLock checks the consumer lock every second and reports on lost when

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -93,7 +94,7 @@ func (d *Daemon) process(ctx context.Context, c *d4queue.Consumer, p *parser, b 
 	for range b.Long {
 		p.skip(sshd.TooLong)
 	}
-	rec := &stats.Applied{Queue: c.Queue, Slot: c.Slot, ID: b.ID}
+	rec := &stats.Applied{Queue: c.Queue, Slot: c.Slot, ID: b.ID, LockKey: d.lockKey, Token: d.lockToken}
 	// Finish the batch even if a shutdown starts now; only an outage at
 	// shutdown leaves it to the next start.
 	work := context.WithoutCancel(ctx)
@@ -145,11 +146,26 @@ func (d *Daemon) countOnce(ctx, work context.Context, batch *stats.Batch, rec st
 				return !tried, true
 			}
 		}
+		triedBefore := tried
 		tried = true
 		err := d.store.Apply(work, batch, &rec)
-		if err == nil {
+		switch {
+		case err == nil:
 			d.cntOutage.ok()
 			return false, true
+		case errors.Is(err, stats.ErrAlreadyApplied):
+			d.cntOutage.ok()
+			return !triedBefore, true
+		case errors.Is(err, stats.ErrLocked):
+			// Another daemon owns the queue now and will count this batch;
+			// the lock keeper is about to stop this one.
+			d.log.Error("not counting a batch: the queue belongs to another daemon now", "batch", rec.ID, "err", err)
+			<-ctx.Done()
+			return false, false
+		case errors.Is(err, stats.ErrConflict):
+			// Nothing was applied, but a guarded key moved: ask again.
+			unknown = true
+			continue
 		}
 		d.cntOutage.fail(what, err)
 		unknown = true
@@ -171,17 +187,22 @@ func (d *Daemon) drainLeftovers(ctx context.Context) error {
 		c := &d4queue.Consumer{Pool: d.d4Pool, Queue: d.cfg.Queue, Slot: slot, MaxLine: d.cfg.MaxLineBytes}
 		p := newParser(d, stats.NewBatch())
 		// A Claim with a batch size of 0 returns what is in flight and
-		// moves nothing new.
-		id := d.newID()
-		b, err := c.Claim(ctx, id, 0)
-		if err != nil {
-			return err
+		// moves nothing new; repeated until the slot is empty, since a late
+		// blocking pop may have left a line beside the tagged batch.
+		for ctx.Err() == nil {
+			id := d.newID()
+			b, err := c.Claim(ctx, id, 0)
+			if err != nil {
+				return err
+			}
+			if b.ID == "" {
+				break
+			}
+			d.log.Info("finishing a batch left by an earlier run with more workers", "slot", slot, "lines", b.Len())
+			if !d.processSafely(ctx, c, p, b, b.ID != id) {
+				return fmt.Errorf("batch left in slot %d failed", slot)
+			}
 		}
-		if b.ID == "" {
-			continue
-		}
-		d.log.Info("finishing a batch left by an earlier run with more workers", "slot", slot, "lines", b.Len())
-		d.process(ctx, c, p, b, b.ID != id)
 	}
 	return nil
 }

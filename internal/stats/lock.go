@@ -150,6 +150,12 @@ func (s *Store) clientConnected(conn redis.Conn, token string) (bool, error) {
 	return false, nil
 }
 
+// Key is the lock's key.
+func (l *Lock) Key() string { return l.key }
+
+// Token is the holder's token, which every guarded transaction requires.
+func (l *Lock) Token() string { return l.token }
+
 // Keep checks the lock on its connection and, when the connection was lost
 // (the counting Redis restarted), reconnects and checks that the lock is
 // still this daemon's. It returns ErrLocked when another daemon took it
@@ -157,11 +163,22 @@ func (s *Store) clientConnected(conn redis.Conn, token string) (bool, error) {
 func (l *Lock) Keep(ctx context.Context) error {
 	if l.conn != nil && l.conn.Err() == nil {
 		holder, err := redis.String(l.conn.Do("GET", l.key))
-		if err == nil && holder == l.token {
+		switch {
+		case err == nil && holder == l.token:
 			return nil
-		}
-		if err == nil || errors.Is(err, redis.ErrNil) {
+		case err == nil:
 			return fmt.Errorf("%w: the consumer lock %s was taken over", ErrLocked, l.key)
+		case errors.Is(err, redis.ErrNil):
+			// Gone (a FLUSHALL, a Redis without persistence): take it
+			// again unless another daemon has.
+			ok, err := l.try()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%w: the consumer lock %s was taken over", ErrLocked, l.key)
+			}
+			return nil
 		}
 	}
 	if l.conn != nil {

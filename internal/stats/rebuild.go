@@ -106,6 +106,39 @@ func (s *Store) Rebuild(ctx context.Context, loc *time.Location, batch int, prog
 	return total, nil
 }
 
+// BeginRebuild marks DB 0 as being rebuilt, before a flush looks for live
+// daemons: a daemon starting meanwhile sees the mark, and the flush sees the
+// daemon. It reports whether the mark was already there (a flush left half
+// done), which AbortRebuild must then leave.
+func (s *Store) BeginRebuild(ctx context.Context) (existed bool, err error) {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return false, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	n, err := redis.Int(conn.Do("EXISTS", RebuildingKey))
+	if err != nil {
+		return false, fmt.Errorf("check for an interrupted flush: %w", err)
+	}
+	if _, err := conn.Do("SET", RebuildingKey, "1"); err != nil {
+		return false, fmt.Errorf("mark the flush as started: %w", err)
+	}
+	return n == 1, nil
+}
+
+// AbortRebuild removes the mark of a flush that did not start.
+func (s *Store) AbortRebuild(ctx context.Context) error {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("DEL", RebuildingKey); err != nil {
+		return fmt.Errorf("unmark the flush: %w", err)
+	}
+	return nil
+}
+
 // AddRecord is Add for an attempt read back from DB 0. A rebuild must not
 // store it in DB 0 a second time, so its record is not kept.
 func (b *Batch) AddRecord(t time.Time, a Attempt) {

@@ -19,12 +19,25 @@ type Store struct {
 
 // Applied names the batch a transaction applies, so that a batch whose
 // outcome is unknown (the daemon died, or Redis did, around EXEC) can be
-// looked up instead of applied twice.
+// looked up instead of applied twice. When Token is set, the transaction
+// also requires the consumer lock LockKey to still hold it.
 type Applied struct {
 	Queue string
 	Slot  int
 	ID    string
+
+	LockKey, Token string
 }
+
+// Errors of Apply that are not outages.
+var (
+	// ErrAlreadyApplied: the record says this batch was applied.
+	ErrAlreadyApplied = errors.New("batch already applied")
+	// ErrConflict: a guarded key changed between the check and EXEC; the
+	// outcome is known (nothing applied), and the record must be asked
+	// again before another try.
+	ErrConflict = errors.New("a guarded key changed during the transaction; nothing was applied")
+)
 
 // minMaxScript moves oldest and newest only outwards. Two workers
 // committing batches of different days in either order leave the right
@@ -37,22 +50,35 @@ if not n or ARGV[2] > n then redis.call('SET', KEYS[2], ARGV[2]) end
 return 0`
 
 // Apply counts the batch in one MULTI/EXEC: the rankings, the totals, the
-// toupdate sets, oldest/newest, the DB 0 attempt records and, when rec is
-// not nil, the applied-batch record. Either all of it happens or none.
+// toupdate sets, oldest/newest, the first-seen days, the DB 0 attempt
+// records and, when rec is not nil, the applied-batch record. Either all
+// of it happens or none.
 //
-// The transaction switches to DB 0 and back inside MULTI, so the
-// connection is left on DB 1 whatever happens: SELECT is queued like the
-// rest and EXEC runs all or nothing.
+// With a record, the transaction is guarded (WATCH): it is refused when
+// the record already names this batch (ErrAlreadyApplied), when a flush is
+// rebuilding the statistics (ErrUnfit), or when the consumer lock is no
+// longer rec.Token's (ErrLocked); and it is discarded (ErrConflict) when
+// any of those keys changes before EXEC. A daemon that lost its queue to
+// another therefore cannot count a batch the other has counted.
+//
+// The connection is one of the DB 0 pool: the transaction switches to DB 1
+// and back inside MULTI, so it is left on DB 0 whatever happens (queued
+// SELECTs run all or not at all).
 func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	if b.Len() == 0 && rec == nil {
 		return nil
 	}
 	p := b.plan()
-	conn, err := s.Stats.GetContext(ctx)
+	conn, err := s.Attempts.GetContext(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
+	if rec != nil {
+		if err := guard(conn, rec); err != nil {
+			return err
+		}
+	}
 
 	sent := 0
 	send := func(cmd string, args ...interface{}) {
@@ -62,6 +88,7 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 		}
 	}
 	send("MULTI")
+	send("SELECT", StatsDB)
 	for _, in := range p.incrs {
 		send("ZINCRBY", in.key, in.by, in.member)
 	}
@@ -89,20 +116,17 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 		}
 		send("EVAL", minMaxScript, 2, OldestKey, NewestKey, p.oldest, p.newest)
 	}
-	if len(p.records) > 0 || rec != nil {
-		send("SELECT", AttemptsDB)
-		for day, elems := range p.records {
-			args := make([]interface{}, 0, len(elems)+1)
-			args = append(args, AttemptsKey(day))
-			for _, e := range elems {
-				args = append(args, e)
-			}
-			send("RPUSH", args...)
+	send("SELECT", AttemptsDB)
+	for day, elems := range p.records {
+		args := make([]interface{}, 0, len(elems)+1)
+		args = append(args, AttemptsKey(day))
+		for _, e := range elems {
+			args = append(args, e)
 		}
-		if rec != nil {
-			send("SET", AppliedKey(rec.Queue, rec.Slot), rec.ID)
-		}
-		send("SELECT", StatsDB)
+		send("RPUSH", args...)
+	}
+	if rec != nil {
+		send("SET", AppliedKey(rec.Queue, rec.Slot), rec.ID)
 	}
 	send("EXEC")
 	if err != nil {
@@ -128,7 +152,7 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 		}
 		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), r)
 	case nil:
-		return errors.New("apply batch: transaction discarded")
+		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), ErrConflict)
 	case []interface{}:
 		for i, x := range r {
 			if e, ok := x.(redis.Error); ok {
@@ -137,6 +161,52 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 				return fmt.Errorf("apply batch: command %d failed inside the transaction: %w", i+1, e)
 			}
 		}
+	}
+	return nil
+}
+
+// guard watches the keys that decide whether rec may be applied and checks
+// them; on a refusal it unwatches, so the pooled connection is clean.
+func guard(conn redis.Conn, rec *Applied) error {
+	keys := []interface{}{AppliedKey(rec.Queue, rec.Slot), RebuildingKey}
+	if rec.Token != "" {
+		keys = append(keys, rec.LockKey)
+	}
+	err := conn.Send("WATCH", keys...)
+	if err == nil {
+		err = conn.Send("GET", AppliedKey(rec.Queue, rec.Slot))
+	}
+	if err == nil {
+		err = conn.Send("EXISTS", RebuildingKey)
+	}
+	if err == nil && rec.Token != "" {
+		err = conn.Send("GET", rec.LockKey)
+	}
+	if err != nil {
+		return fmt.Errorf("check batch record: %w", err)
+	}
+	v, err := redis.Values(conn.Do(""))
+	if err != nil {
+		return fmt.Errorf("check batch record: %w", err)
+	}
+	applied, _ := redis.String(v[1], nil)
+	rebuilding, _ := redis.Int(v[2], nil)
+	var refuse error
+	switch {
+	case applied == rec.ID:
+		refuse = ErrAlreadyApplied
+	case rebuilding == 1:
+		refuse = fmt.Errorf("%w: a flush (-F) is rebuilding the statistics", ErrUnfit)
+	case rec.Token != "":
+		if holder, _ := redis.String(v[3], nil); holder != rec.Token {
+			refuse = fmt.Errorf("%w: this daemon no longer holds %s", ErrLocked, rec.LockKey)
+		}
+	}
+	if refuse != nil {
+		if _, err := conn.Do("UNWATCH"); err != nil {
+			return fmt.Errorf("check batch record: %w", err)
+		}
+		return refuse
 	}
 	return nil
 }
