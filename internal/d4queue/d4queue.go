@@ -12,11 +12,14 @@
 //
 //  1. Claim moves lines from the queue's tail (the oldest, as the D4 server
 //     LPUSHes) into this consumer's processing list for one slot, and tags
-//     the list with a fresh batch ID, in one Lua script: atomically, so a
-//     line is in exactly one of the two lists at any instant.
-//  2. The daemon counts the batch in the counting Redis in one MULTI/EXEC
-//     that also records "slot S applied batch ID" (stats.Applied).
-//  3. Ack empties the processing list, only if it still holds that batch.
+//     them with a fresh batch ID and their number, in one Lua script:
+//     atomically, so a line is in exactly one of the two lists at any
+//     instant.
+//  2. The daemon counts the batch in the counting Redis in one guarded
+//     MULTI/EXEC that also records "slot S applied batch ID"
+//     (stats.Applied).
+//  3. Ack removes exactly the batch's lines from the processing list, only
+//     if the list still holds that batch.
 //
 // A crash between 1 and 2 leaves the batch in the processing list without
 // a record: the next Claim of that slot returns the same lines and ID and
@@ -24,7 +27,8 @@
 // daemon sees the record and acknowledges without counting again. A slot
 // holds one batch at a time, so "the last batch applied" is all the record
 // needs to say. Batch IDs are random, so an ID can never be mistaken for an
-// earlier batch's, even if a Redis loses its counters.
+// earlier batch's, even if a Redis loses its counters. One daemon at a time
+// consumes a queue (stats.Lock), since slots are numbered, not owned.
 package d4queue
 
 import (
