@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -68,7 +69,7 @@ Flags:
 		fmt.Fprintln(stderr, "analyzer-d4-log: -a and -o exclude each other; give one")
 		return 2
 	}
-	if *only != "" && !contains(parsers, *only) {
+	if *only != "" && !slices.Contains(parsers, *only) {
 		fmt.Fprintf(stderr, "analyzer-d4-log: -o %q: no such parser; parsers: %s\n", *only, strings.Join(parsers, ", "))
 		return 2
 	}
@@ -168,15 +169,6 @@ func runFile(ctx context.Context, d *daemon.Daemon, log *slog.Logger, name strin
 		return 1
 	}
 	return 0
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func buildVersion() string {

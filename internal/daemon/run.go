@@ -101,16 +101,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	// Batches left in flight by a run with more workers are counted before
 	// anything new is taken. An outage here is ridden out like any other.
-	for fails := 0; ; fails++ {
-		err := d.drainLeftovers(wctx)
-		if err == nil || wctx.Err() != nil {
-			break
-		}
-		d.d4Outage.fail("looking for batches left by an earlier run", err)
-		if !sleep(wctx, d.backoff(fails)) {
-			break
-		}
-	}
+	_ = d.untilDone(wctx, d.d4Outage, "looking for batches left by an earlier run",
+		func() error { return d.drainLeftovers(wctx) }, never)
 	bg.Add(1)
 	go func() { defer bg.Done(); d.compileLoop(bgCtx) }()
 
@@ -142,30 +134,50 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // lock takes the queue's consumer lock, riding out an outage of the
-// counting Redis; another live daemon on the queue is refused. A Redis that
-// does not let us name connections (ACLs) runs without the lock, said in
-// the log.
+// counting Redis; another live daemon on the queue, or a Redis that forbids
+// naming connections, is refused. A nil Lock with a nil error means ctx
+// ended first.
 func (d *Daemon) lock(ctx context.Context) (*stats.Lock, error) {
+	var l *stats.Lock
+	err := d.untilDone(ctx, d.cntOutage, "taking the consumer lock", func() error {
+		var err error
+		l, err = d.store.Lock(ctx, d.cfg.Queue, d.newID(), d.lockWait)
+		return err
+	}, func(err error) bool { return errors.Is(err, stats.ErrLocked) || isPermissionError(err) })
+	if isPermissionError(err) {
+		return nil, fmt.Errorf("take the consumer lock: %w; the counting redis must allow CLIENT SETNAME and CLIENT LIST to this user", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// untilDone calls fn until it succeeds or fails for good (permanent says
+// which errors are), riding out an outage of o with backoff. It returns nil
+// when ctx ends first.
+func (d *Daemon) untilDone(ctx context.Context, o *outage, what string, fn func() error, permanent func(error) bool) error {
 	for fails := 0; ; fails++ {
-		l, err := d.store.Lock(ctx, d.cfg.Queue, d.newID(), d.lockWait)
+		err := fn()
 		if err == nil {
-			return l, nil
+			o.ok()
+			return nil
 		}
-		if errors.Is(err, stats.ErrLocked) {
-			return nil, err
+		if permanent(err) {
+			return err
 		}
 		if ctx.Err() != nil {
-			return nil, nil
+			return nil
 		}
-		if isPermissionError(err) {
-			return nil, fmt.Errorf("take the consumer lock: %w; the counting redis must allow CLIENT SETNAME and CLIENT LIST to this user", err)
-		}
-		d.cntOutage.fail("taking the consumer lock", err)
+		o.fail(what, err)
 		if !sleep(ctx, d.backoff(fails)) {
-			return nil, nil
+			return nil
 		}
 	}
 }
+
+// never is the permanent test of work whose every error is an outage.
+func never(error) bool { return false }
 
 // isPermissionError tells an ACL refusal, which waiting will not cure,
 // from an outage.
@@ -200,20 +212,9 @@ func (d *Daemon) keepLock(ctx context.Context, l *stats.Lock, lost chan<- error)
 // into; a Redis that is not (too old, a flush half done) is refused with
 // what to do, since counting into it would give wrong numbers.
 func (d *Daemon) preflight(ctx context.Context) error {
-	for fails := 0; ; fails++ {
-		err := d.store.Check(ctx)
-		if err == nil {
-			d.cntOutage.ok()
-			return nil
-		}
-		if errors.Is(err, stats.ErrUnfit) {
-			return err
-		}
-		d.cntOutage.fail("checking the counting redis at start", err)
-		if !sleep(ctx, d.backoff(fails)) {
-			return nil
-		}
-	}
+	return d.untilDone(ctx, d.cntOutage, "checking the counting redis at start",
+		func() error { return d.store.Check(ctx) },
+		func(err error) bool { return errors.Is(err, stats.ErrUnfit) })
 }
 
 // shutdownCompile bounds the compile at shutdown.

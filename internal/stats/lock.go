@@ -171,14 +171,7 @@ func (l *Lock) Keep(ctx context.Context) error {
 		case errors.Is(err, redis.ErrNil):
 			// Gone (a FLUSHALL, a Redis without persistence): take it
 			// again unless another daemon has.
-			ok, err := l.try()
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return fmt.Errorf("%w: the consumer lock %s was taken over", ErrLocked, l.key)
-			}
-			return nil
+			return l.retake()
 		}
 	}
 	if l.conn != nil {
@@ -190,6 +183,11 @@ func (l *Lock) Keep(ctx context.Context) error {
 	}
 	// Back after an outage: the key survived (AOF) and is ours, or it is
 	// gone (a Redis without persistence) and is taken again.
+	return l.retake()
+}
+
+// retake takes the lock again if it is free, ours, or its holder is gone.
+func (l *Lock) retake() error {
 	ok, err := l.try()
 	if err != nil {
 		return err
