@@ -206,11 +206,7 @@ func (c *Compiler) renderKey(ctx context.Context, key string) error {
 	if err != nil {
 		return err
 	}
-	chart := render.Chart{Period: period, Kind: kind, Total: sum.Total, Distinct: sum.Distinct}
-	chart.Top = make([]render.Entry, len(top))
-	for i, e := range top {
-		chart.Top[i] = render.Entry{Value: e.Member, Count: e.Count}
-	}
+	chart := render.Chart{Period: period, Kind: kind, Total: sum.Total, Distinct: sum.Distinct, Top: entries(top)}
 	dir := filepath.Join(c.Dir, period)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
@@ -231,11 +227,7 @@ func (c *Compiler) renderKey(ctx context.Context, key string) error {
 			if err != nil || chunk == nil {
 				return nil, err
 			}
-			out := make([]render.Entry, len(chunk))
-			for i, e := range chunk {
-				out[i] = render.Entry{Value: e.Member, Count: e.Count}
-			}
-			return out, nil
+			return entries(chunk), nil
 		})
 	})
 	if err != nil {
