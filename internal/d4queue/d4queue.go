@@ -117,6 +117,23 @@ if n then redis.call('LTRIM', KEYS[1], 0, -n - 1) else redis.call('DEL', KEYS[1]
 redis.call('DEL', KEYS[2])
 return 1`
 
+// The scripts run by SHA (EVALSHA), loaded once and again on NOSCRIPT
+// after a restart: the D4 Redis is not sent their text at every call.
+// They are values without state, shared by every consumer.
+var (
+	claim   = redis.NewScript(3, claimScript)
+	ack     = redis.NewScript(2, ackScript)
+	lengths = redis.NewScript(1, lengthsScript)
+)
+
+// lengthsScript: KEYS queue; ARGV the processing lists. It answers the
+// queue's length and the processing lists' total in one command, so the
+// gauges cost the D4 Redis one command whatever the number of slots.
+const lengthsScript = `
+local p = 0
+for i = 1, #ARGV do p = p + redis.call('LLEN', ARGV[i]) end
+return {redis.call('LLEN', KEYS[1]), p}`
+
 // Consumer takes lines for one slot. Slots let several workers each have
 // one batch in flight; a slot is used by one worker at a time.
 type Consumer struct {
@@ -157,7 +174,7 @@ func (c *Consumer) Claim(ctx context.Context, newID string, n int) (Batch, error
 		return Batch{}, fmt.Errorf("connect to d4 redis: %w", err)
 	}
 	defer conn.Close()
-	reply, err := redis.Values(conn.Do("EVAL", claimScript, 3,
+	reply, err := redis.Values(claim.Do(conn,
 		QueueKey(c.Queue), ProcessingKey(c.Queue, c.Slot), BatchKey(c.Queue, c.Slot),
 		newID, n, c.MaxLine, maxBytes))
 	if err != nil {
@@ -218,7 +235,7 @@ func (c *Consumer) Ack(ctx context.Context, id string) error {
 		return fmt.Errorf("connect to d4 redis: %w", err)
 	}
 	defer conn.Close()
-	if _, err := conn.Do("EVAL", ackScript, 2, ProcessingKey(c.Queue, c.Slot), BatchKey(c.Queue, c.Slot), id); err != nil {
+	if _, err := ack.Do(conn, ProcessingKey(c.Queue, c.Slot), BatchKey(c.Queue, c.Slot), id); err != nil {
 		return fmt.Errorf("acknowledge batch %s: %w", id, err)
 	}
 	return nil
@@ -232,22 +249,16 @@ func Lengths(ctx context.Context, pool *redis.Pool, queue string, slots int) (qu
 		return 0, 0, fmt.Errorf("connect to d4 redis: %w", err)
 	}
 	defer conn.Close()
-	if err := conn.Send("LLEN", QueueKey(queue)); err != nil {
-		return 0, 0, err
-	}
+	args := make([]interface{}, 0, slots+1)
+	args = append(args, QueueKey(queue))
 	for s := 0; s < slots; s++ {
-		if err := conn.Send("LLEN", ProcessingKey(queue, s)); err != nil {
-			return 0, 0, err
-		}
+		args = append(args, ProcessingKey(queue, s))
 	}
-	v, err := redis.Int64s(conn.Do(""))
-	if err != nil {
+	v, err := redis.Int64s(lengths.DoContext(ctx, conn, args...))
+	if err != nil || len(v) != 2 {
 		return 0, 0, fmt.Errorf("length of %s: %w", QueueKey(queue), err)
 	}
-	for _, n := range v[1:] {
-		processing += n
-	}
-	return v[0], processing, nil
+	return v[0], v[1], nil
 }
 
 // Leftovers lists the slots with a batch in flight at or beyond slots, left

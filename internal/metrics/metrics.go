@@ -14,6 +14,7 @@ import (
 	"runtime"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
 
@@ -41,6 +42,11 @@ type Metrics struct {
 	LastCounted      prometheus.Gauge       // unix time of the last counted line
 	LastCompile      prometheus.Gauge       // unix time of the last finished compile
 	ChartsRendered   prometheus.Counter     // SVG charts written
+	// ForeignKeyRefusals counts batch attempts refused because a key they
+	// would write holds another type (a foreign writer); CountingBlocked
+	// is 1 while such a key holds counting up.
+	ForeignKeyRefusals prometheus.Counter
+	CountingBlocked    prometheus.Gauge
 }
 
 // New registers every metric on reg, plus analyzer_d4_log_build_info
@@ -123,6 +129,21 @@ func New(reg prometheus.Registerer, version string, skipReasons []string) *Metri
 			Name:      "charts_rendered_total",
 			Help:      "SVG charts written.",
 		}),
+		ForeignKeyRefusals: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "foreign_key_refusals_total",
+			Help:      "Batch attempts refused, nothing applied, because a key they write holds another type; the batch waits in the queue.",
+		}),
+		CountingBlocked: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "counting_blocked",
+			Help:      "1 while counting is held up by a key of the wrong type in the counting redis (see the log and /healthz).",
+		}),
+	}
+	// The process and Go runtime collectors, as every Prometheus exporter
+	// has them: memory, goroutines, open file descriptors.
+	if reg != nil {
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 
 	f.NewGaugeVec(prometheus.GaugeOpts{

@@ -29,7 +29,8 @@ import (
 // Status is what /healthz reports.
 type Status struct {
 	D4Redis                 bool       `json:"d4_redis"`                   // reachable
-	CountingRedis           bool       `json:"counting_redis"`             // reachable
+	CountingRedis           bool       `json:"counting_redis"`             // accepts counting now
+	CountingError           string     `json:"counting_error,omitempty"`   // why not, when it does not
 	QueueLength             int64      `json:"queue_length"`               // lines waiting in the D4 queue
 	SecondsSinceLastCounted *float64   `json:"seconds_since_last_counted"` // null before the first counted line
 	LastCompile             *time.Time `json:"last_compile"`               // null before the first compile

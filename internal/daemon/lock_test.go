@@ -13,7 +13,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
-	"github.com/D4-project/analyzer-d4-log/internal/sshd"
+	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
@@ -55,21 +55,20 @@ func killLockConn(t *testing.T, c redis.Conn) {
 // counting Redis restart) while A holds a claimed batch. B starts, takes the
 // lock over at once, reclaims A's in-flight batch and counts it; A, stopping
 // on the lost lock, still finishes (applies) the same batch: counted twice.
-func TestRegressionLostLockDoubleCounts(t *testing.T) {
+func TestBatchInFlightIsCountedOnceWhenTheLockIsTakenOver(t *testing.T) {
 	h := newHarness(t)
 	h.d.Close()
 	cfg := *h.d.cfg
 	cfg.Pool = 1
-	h.d = New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
-		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond})
-	t.Cleanup(h.d.Close)
 	entered := make(chan struct{})
 	release := make(chan struct{})
 	var once sync.Once
-	h.d.parse = func(line []byte, ref time.Time, loc *time.Location) (sshd.Event, sshd.Reason) {
-		once.Do(func() { close(entered); <-release })
-		return sshd.Parse(line, ref, loc)
-	}
+	h.d = New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
+		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond,
+		wrapParse: func(p parsers.Parser) parsers.Parser {
+			return hookParser{p, func() { once.Do(func() { close(entered); <-release }) }}
+		}})
+	t.Cleanup(h.d.Close)
 	ls := lines(40, 3) // < batch_size: one batch
 	want := workload.Expect(ls, time.UTC)
 	h.push(ls)
@@ -81,7 +80,7 @@ func TestRegressionLostLockDoubleCounts(t *testing.T) {
 	t.Cleanup(b.Close)
 	bctx, bcancel := context.WithCancel(context.Background())
 	bdone := make(chan error, 1)
-	go func() { bdone <- b.Run(bctx) }()
+	go func() { bdone <- b.Run(bctx, nil) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for totalAttempts(t, h.cnt.Addr()) != want.Attempts && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
@@ -105,7 +104,7 @@ func TestRegressionLostLockDoubleCounts(t *testing.T) {
 // alike) while taking the lock is an outage to wait out, not a reason to
 // run without the lock: once it clears the first daemon holds the lock and
 // a second is refused.
-func TestRegressionTransientErrorDisablesLock(t *testing.T) {
+func TestLockWaitsOutAWriteRefusal(t *testing.T) {
 	h := newHarness(t)
 	c := h.cnt.Conn(0)
 	if _, err := c.Do("CONFIG", "SET", "maxmemory", "1"); err != nil {
@@ -119,7 +118,7 @@ func TestRegressionTransientErrorDisablesLock(t *testing.T) {
 	}
 	got := make(chan result, 1)
 	go func() {
-		l, err := h.d.lock(ctx)
+		l, err := h.d.ingester.TakeLock(ctx)
 		got <- result{l, err}
 	}()
 	time.Sleep(time.Second)
@@ -139,9 +138,20 @@ func TestRegressionTransientErrorDisablesLock(t *testing.T) {
 	cfg := *h.d.cfg
 	d2 := New(Options{Config: &cfg, LockWait: time.Second})
 	t.Cleanup(d2.Close)
-	if l2, err := d2.lock(ctx); !errors.Is(err, stats.ErrLocked) {
+	if l2, err := d2.ingester.TakeLock(ctx); !errors.Is(err, stats.ErrLocked) {
 		t.Fatalf("second daemon: lock %v, err %v; want ErrLocked", l2 != nil, err)
 	}
+}
+
+// hookParser calls hook before each parse.
+type hookParser struct {
+	parsers.Parser
+	hook func()
+}
+
+func (h hookParser) Parse(line []byte, ref time.Time) (parsers.Event, int) {
+	h.hook()
+	return h.Parser.Parse(line, ref)
 }
 
 func lastLine(s string) string {
@@ -155,7 +165,7 @@ func lastLine(s string) string {
 // R3: Flush's live-consumer check and Rebuild's marker are not ordered
 // against a daemon's preflight (marker read) and lock (write): a daemon that
 // starts in between counts during the rebuild.
-func TestRegressionFlushRace(t *testing.T) {
+func TestFlushUnderAStartingDaemonCountsOnce(t *testing.T) {
 	h := newHarness(t)
 	ls := lines(3000, 4)
 	want := workload.Expect(ls, time.UTC)
@@ -176,7 +186,7 @@ func TestRegressionFlushRace(t *testing.T) {
 	t.Cleanup(d.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx) }()
+	go func() { done <- d.Run(ctx, nil) }()
 	time.Sleep(300 * time.Millisecond)
 	var stop atomic.Bool
 	go func() { // lines keep arriving while the flush rebuilds
@@ -203,7 +213,7 @@ func TestRegressionFlushRace(t *testing.T) {
 // R4: a leftover slot (beyond the pool) whose processing list holds a line
 // a late BRPOPLPUSH put above its tagged batch: drainLeftovers acks the
 // batch once and moves on; the line stays stranded for this whole run.
-func TestRegressionLeftoverLateLineStranded(t *testing.T) {
+func TestLeftoverSlotIsDrainedToEmpty(t *testing.T) {
 	h := newHarness(t)
 	ls := lines(3, 8)
 	raw := h.d4.Conn(2)

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,7 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
@@ -91,7 +95,7 @@ func fileDaemon(t *testing.T, parsers string, pool int) *Daemon {
 const oneLine = "2026-01-22T11:59:37Z h sshd[1]: Invalid user git from 192.0.2.1\n"
 
 // -f: the connection dies after Redis ran EXEC: the retry counts the chunk again.
-func TestRegressionFileRetryDoubleCounts(t *testing.T) {
+func TestFileChunkWithLostReplyCountsOnce(t *testing.T) {
 	cnt := redistest.Start(t, redistest.Options{AOF: true})
 	d := fileDaemon(t, proxy(t, cnt.Addr()), 1)
 	sum, err := d.RunFile(context.Background(), strings.NewReader(strings.Repeat(oneLine, 10)), time.Now())
@@ -103,57 +107,83 @@ func TestRegressionFileRetryDoubleCounts(t *testing.T) {
 	}
 }
 
-// -f: a command failing at run time inside EXEC (e.g. ZADD LT on Redis < 6.2,
-// simulated here with a wrong-type key) commits the rest, and the retry loop
-// commits it again and again until the operator interrupts.
-func TestRegressionFileRuntimeErrorRecounts(t *testing.T) {
+// -f: a key of the wrong type (another writer's) holds counting up with
+// nothing applied; once it is repaired, the file is counted exactly once.
+func TestFileWaitsForAForeignKeyThenCountsOnce(t *testing.T) {
 	cnt := redistest.Start(t, redistest.Options{})
 	cnt.Conn(1).Do("SET", stats.FirstSeenKey(stats.KindSrc), "x")
 	d := fileDaemon(t, cnt.Addr(), 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-	defer cancel()
-	sum, err := d.RunFile(ctx, strings.NewReader(strings.Repeat(oneLine, 10)), time.Now())
-	t.Logf("summary %+v err %v", sum, err)
+	done := make(chan error, 1)
+	go func() {
+		_, err := d.RunFile(context.Background(), strings.NewReader(strings.Repeat(oneLine, 10)), time.Now())
+		done <- err
+	}()
+	waitFor(t, 10*time.Second, "the batch refused for the foreign key", func() bool {
+		return testutil.ToFloat64(d.metrics.ForeignKeyRefusals) > 0
+	})
+	if n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122")); n != 0 {
+		t.Fatalf("%d attempts applied next to a key of the wrong type; want none", n)
+	}
+	cnt.Conn(1).Do("DEL", stats.FirstSeenKey(stats.KindSrc))
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
 	n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122"))
-	if n != 10 {
-		t.Fatalf("10 lines in the file, counted %d", n)
+	z, _ := redis.Int(cnt.Conn(1).Do("ZSCORE", "20260122:statsusername", "git"))
+	if n != 10 || z != 10 {
+		t.Fatalf("10 lines in the file, counted total=%d zscore=%d", n, z)
 	}
 }
 
-// Pool of 1 and a period without alog:totals (data from the original
-// analyzer): Summarize holds the only connection and sumScores waits for a
-// second one forever; the worker can never count and SIGTERM never returns.
-func TestRegressionPoolOfOneDeadlock(t *testing.T) {
-	h := newHarness(t)
-	h.d.Close()
-	h.d.cfg.Pool = 1
-	h.d.cfg.CompileInterval = time.Second
-	cfg := *h.d.cfg
-	h.d = New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
-		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond})
-	c := h.cnt.Conn(1)
-	c.Do("ZADD", "20200101:statsusername", 5, "root")
-	c.Do("SADD", "toupdate:daily", "20200101:statsusername")
-	if strings.Contains(t.Name(), "x") {
+// waitFor polls cond until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
-	h.run()
-	time.Sleep(time.Second)
-	h.push(lines(100, 9))
-	time.Sleep(3 * time.Second)
-	q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
-	t.Logf("queue length after 3s: %d", q)
-	h.cancel()
-	select {
-	case <-h.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return within 10s of cancel (deadlock)")
+}
+
+// With a pool of one and a period without alog:totals (data from the
+// original analyzer), a compile that sums the ranking needs a second
+// connection: counting must go on beside it and a stop must return.
+func TestPoolOfOneCountsBesideACompileOfOldData(t *testing.T) {
+	for _, withTotals := range []bool{false, true} {
+		t.Run(fmt.Sprintf("totals=%v", withTotals), func(t *testing.T) {
+			h := newHarness(t)
+			h.d.Close()
+			cfg := *h.d.cfg
+			cfg.Pool = 1
+			cfg.CompileInterval = time.Second
+			h.d = New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
+				BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond})
+			t.Cleanup(h.d.Close)
+			c := h.cnt.Conn(1)
+			c.Do("ZADD", "20200101:statsusername", 5, "root")
+			c.Do("SADD", "toupdate:daily", "20200101:statsusername")
+			if withTotals {
+				c.Do("HSET", stats.TotalsKey, "20200101", 5)
+			}
+			ls := lines(100, 9)
+			want := workload.Expect(ls, time.UTC)
+			h.run()
+			h.push(ls)
+			h.waitCounted(want.Attempts, 20*time.Second)
+			h.stop()
+			if _, err := os.Stat(filepath.Join(cfg.OutputDir, "sshd", "20200101", "20200101:statsusername.svg")); err != nil {
+				t.Fatalf("the old period was not compiled: %v", err)
+			}
+		})
 	}
 }
 
 // A BRPOPLPUSH executed after Claim tagged the slot (an abandoned Wait whose
 // command reaches Redis late) puts a line into the tagged processing list;
 // Ack deletes it uncounted.
-func TestRegressionLateWaitLosesLine(t *testing.T) {
+func TestLateBlockingPopStaysQueued(t *testing.T) {
 	d4 := redistest.Start(t, redistest.Options{})
 	pool := &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", d4.Addr(), redis.DialDatabase(2)) }}
 	c := &d4queue.Consumer{Pool: pool, Queue: queue, Slot: 0, MaxLine: 1 << 20}
@@ -173,27 +203,9 @@ func TestRegressionLateWaitLosesLine(t *testing.T) {
 	}
 }
 
-func TestRegressionPoolOfOneControl(t *testing.T) {
-	h := newHarness(t)
-	h.d.Close()
-	cfg := *h.d.cfg
-	cfg.Pool = 1
-	cfg.CompileInterval = time.Second
-	h.d = New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
-		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond})
-	c := h.cnt.Conn(1)
-	c.Do("ZADD", "20200101:statsusername", 5, "root")
-	c.Do("SADD", "toupdate:daily", "20200101:statsusername")
-	c.Do("HSET", stats.TotalsKey, "20200101", 5)
-	h.run()
-	time.Sleep(time.Second)
-	h.push(lines(100, 9))
-	time.Sleep(3 * time.Second)
-	q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
-	t.Logf("queue length after 3s: %d", q)
-	h.stop()
-}
-func TestRegressionHealthzDuringStartupOutage(t *testing.T) {
+// /healthz answers while start-up waits out an outage of the D4 Redis,
+// and says which Redis is down.
+func TestHealthzAnswersDuringAnOutageAtStart(t *testing.T) {
 	h := newHarness(t)
 	h.d.Close()
 	cfg := *h.d.cfg
@@ -204,119 +216,25 @@ func TestRegressionHealthzDuringStartupOutage(t *testing.T) {
 	cfg.Dir = t.TempDir()
 	h.d = New(Options{Config: &cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
 		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond})
+	t.Cleanup(h.d.Close)
 	h.d4.Kill()
-	h.run()
-	time.Sleep(time.Second)
-	cl := &http.Client{Timeout: 3 * time.Second}
+	srv, err := h.d.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.runWith(srv)
+	cl := &http.Client{Timeout: 6 * time.Second}
 	resp, err := cl.Get("http://" + addr + "/healthz")
 	if err != nil {
 		t.Fatalf("/healthz during a D4 outage at start: %v", err)
 	}
+	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	t.Logf("status %d", resp.StatusCode)
-}
-
-type ctlProxy struct {
-	mu    sync.Mutex
-	conns []net.Conn
-	cut   atomic.Bool // cut the next connection that sends EXEC, after forwarding it
-}
-
-func (p *ctlProxy) dropAll() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.conns {
-		c.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), `"d4_redis":false`) || !strings.Contains(string(body), `"counting_redis":true`) {
+		t.Fatalf("/healthz = %d %s; want 503 with the D4 Redis down and the counting one up", resp.StatusCode, body)
 	}
-	p.conns = nil
-}
-
-func startCtlProxy(t *testing.T, target string) (*ctlProxy, string) {
-	p := &ctlProxy{}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			p.conns = append(p.conns, c, s)
-			p.mu.Unlock()
-			go func() { io.Copy(c, s); c.Close(); s.Close() }()
-			go func() {
-				buf := make([]byte, 1<<16)
-				for {
-					n, err := c.Read(buf)
-					if n > 0 {
-						chunk := buf[:n]
-						if bytes.Contains(chunk, []byte("EXEC\r\n")) && p.cut.CompareAndSwap(true, false) {
-							s.(*net.TCPConn).CloseRead()
-							s.Write(chunk)
-							time.Sleep(300 * time.Millisecond)
-							c.Close()
-							s.Close()
-							return
-						}
-						if _, err := s.Write(chunk); err != nil {
-							break
-						}
-					}
-					if err != nil {
-						break
-					}
-				}
-				c.Close()
-				s.Close()
-			}()
-		}
-	}()
-	return p, ln.Addr().String()
-}
-
-// The reply of a committed EXEC is lost (Redis restarted right after it);
-// the follow-up IsApplied hits a pooled connection from before the restart
-// and fails; the loop then calls Apply again without knowing: counted twice.
-func TestRegressionApplyRetryAfterFailedCheckDoubleCounts(t *testing.T) {
-	d4 := redistest.Start(t, redistest.Options{})
-	cnt := redistest.Start(t, redistest.Options{AOF: true})
-	px, addr := startCtlProxy(t, cnt.Addr())
-	cfg := &config.Config{
-		D4: config.RedisAddr{Addr: d4.Addr(), DB: 2}, Queue: queue,
-		Parsers: addr, Pool: 1, Location: time.UTC, CompileInterval: time.Hour,
-		OutputDir: t.TempDir(), ChartTop: 10, BatchSize: 50, MaxLineBytes: 1 << 20,
-	}
-	d := New(Options{Config: cfg, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), BackoffMax: 100 * time.Millisecond})
-	t.Cleanup(d.Close)
-	// Earlier activity leaves an idle Attempts connection in the pool.
-	if _, err := d.store.IsApplied(context.Background(), stats.Applied{Queue: queue, Slot: 0, ID: "old"}); err != nil {
-		t.Fatal(err)
-	}
-	px.dropAll() // the counting Redis restarts: every pooled connection is now dead
-	px.cut.Store(true)
-	raw := d4.Conn(2)
-	for i := 0; i < 10; i++ {
-		raw.Do("LPUSH", d4queue.QueueKey(queue), strings.TrimSuffix(oneLine, "\n"))
-	}
-	c := &d4queue.Consumer{Pool: d.d4Pool, Queue: queue, Slot: 0, MaxLine: 1 << 20}
-	b, err := c.Claim(context.Background(), "X", 50)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.process(context.Background(), c, newParser(d, stats.NewBatch()), b, false)
-	n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122"))
-	if n != 10 {
-		t.Fatalf("10 lines popped, %d counted", n)
-	}
+	h.d4.Restart()
+	h.stop()
 }
 
 // A second daemon on the same queue is refused while the first lives, and
@@ -335,7 +253,7 @@ func TestSecondDaemonOnAQueueIsRefused(t *testing.T) {
 	want := workload.Expect(ls, time.UTC)
 	h.push(ls)
 	done := make(chan error, 1)
-	go func() { done <- second().Run(context.Background()) }()
+	go func() { done <- second().Run(context.Background(), nil) }()
 	select {
 	case err := <-done:
 		if !errors.Is(err, stats.ErrLocked) || !strings.Contains(err.Error(), "stop it first") {
@@ -350,7 +268,7 @@ func TestSecondDaemonOnAQueueIsRefused(t *testing.T) {
 	// With the first one gone, a new one starts at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	d3 := second()
-	go func() { done <- d3.Run(ctx) }()
+	go func() { done <- d3.Run(ctx, nil) }()
 	time.Sleep(500 * time.Millisecond)
 	cancel()
 	if err := <-done; err != nil {

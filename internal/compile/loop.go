@@ -1,0 +1,89 @@
+package compile
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/D4-project/analyzer-d4-log/internal/metrics"
+)
+
+// Loop is the one compile goroutine: a compile at start, so the pages exist
+// from the first seconds, then one every Interval, and a last one, bounded
+// by Final, when it is stopped. One goroutine does all compiles, so two
+// never draw the same file at once.
+type Loop struct {
+	Compiler *Compiler
+	Interval time.Duration
+	// Final bounds the compile at stop; what it does not draw stays marked
+	// and is drawn at the next start.
+	Final   time.Duration
+	Clock   clockwork.Clock
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	// CountingDown reports an outage of the counting Redis, so that a
+	// compile it fails is logged as skipped, not as failed.
+	CountingDown func() bool
+
+	last atomic.Int64 // unix nanoseconds of the last successful compile
+}
+
+// Run compiles until ctx ends, then compiles once more and returns nil.
+func (l *Loop) Run(ctx context.Context) error {
+	_ = l.Once(ctx, false)
+	t := l.Clock.NewTicker(l.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.Final)
+			defer cancel()
+			_ = l.Once(final, false)
+			return nil
+		case <-t.Chan():
+			_ = l.Once(ctx, false)
+		}
+	}
+}
+
+// LastCompile is when the last compile finished; zero before the first.
+func (l *Loop) LastCompile() time.Time {
+	n := l.last.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Once compiles what changed (everything with all), logs the outcome and
+// returns the error with its cause. It is not safe to call while Run runs.
+func (l *Loop) Once(ctx context.Context, all bool) error {
+	res, err := l.Compiler.Compile(ctx, all)
+	l.Metrics.CompileSeconds.Observe(res.Duration.Seconds())
+	l.Metrics.ChartsRendered.Add(float64(res.Charts))
+	switch {
+	case err != nil && ctx.Err() != nil:
+		l.Log.Info("compile stopped before the end; what it did not draw stays marked and is drawn at the next compile",
+			"charts", res.Charts, "reason", context.Cause(ctx).Error())
+		return fmt.Errorf("compile: %w", err)
+	case err != nil && l.CountingDown != nil && l.CountingDown():
+		l.Log.Warn("compile skipped: counting redis unreachable; the next compile retries", "err", err)
+		return fmt.Errorf("compile: %w", err)
+	case err != nil:
+		l.Log.Error("compile failed; the next compile retries", "charts", res.Charts, "err", err)
+		return fmt.Errorf("compile: %w", err)
+	}
+	now := l.Clock.Now()
+	l.last.Store(now.UnixNano())
+	l.Metrics.LastCompile.Set(float64(now.UnixNano()) / 1e9)
+	if res.Charts > 0 || all {
+		l.Log.Info("compiled", "charts", res.Charts, "seconds", fmt.Sprintf("%.3f", res.Duration.Seconds()))
+	} else {
+		l.Log.Debug("compiled", "charts", res.Charts, "seconds", fmt.Sprintf("%.3f", res.Duration.Seconds()))
+	}
+	return nil
+}

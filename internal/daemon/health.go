@@ -1,0 +1,64 @@
+package daemon
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
+	"github.com/D4-project/analyzer-d4-log/internal/web"
+)
+
+// healthCheckTimeout bounds each Redis check of /healthz. The checks run
+// side by side, each with its own deadline, so a hung D4 Redis cannot use
+// up the time of the counting Redis' check: the answer comes within this
+// bound plus a little, well inside the web server's own limit.
+const healthCheckTimeout = 2 * time.Second
+
+// health answers /healthz: whether each Redis does its job now (the D4
+// queue can be read; the counting Redis accepts counting, not only PING),
+// how long ago a line was counted and when the last compile finished.
+func (d *Daemon) health(ctx context.Context) web.Status {
+	var st web.Status
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		cctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+		defer cancel()
+		// A pooled connection may predate a Redis restart and fail once;
+		// the pool drops it, so a second try tells an outage from a stale
+		// socket.
+		q, _, err := d4queue.Lengths(cctx, d.d4Pool, d.cfg.Queue, 0)
+		if err != nil && cctx.Err() == nil {
+			q, _, err = d4queue.Lengths(cctx, d.d4Pool, d.cfg.Queue, 0)
+		}
+		st.D4Redis = err == nil
+		st.QueueLength = q
+	}()
+	go func() {
+		defer wg.Done()
+		cctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+		defer cancel()
+		err := d.store.CanCount(cctx, d.lockKey)
+		if err != nil && cctx.Err() == nil {
+			err = d.store.CanCount(cctx, d.lockKey)
+		}
+		st.CountingRedis = err == nil && d.ingester.RefusedForForeignKey() == 0
+		if err != nil {
+			st.CountingError = err.Error()
+		} else if !st.CountingRedis {
+			st.CountingError = "a key a batch writes holds another type; see the log"
+		}
+	}()
+	wg.Wait()
+	if t := d.ingester.LastCounted(); !t.IsZero() {
+		s := d.clock.Since(t).Seconds()
+		st.SecondsSinceLastCounted = &s
+	}
+	if t := d.loop.LastCompile(); !t.IsZero() {
+		t = t.UTC()
+		st.LastCompile = &t
+	}
+	return st
+}
