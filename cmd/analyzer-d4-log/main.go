@@ -38,10 +38,11 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		func(s string) error { c.File, c.FileGiven = s, true; return nil })
 	retry := fs.String("r", "1s", "wait `d` before polling the queue again when the D4 Redis refuses to block;\na bare integer means minutes, or a Go duration such as 30s")
 	fs.BoolVar(&c.Flush, "F", false, "flush: drop the statistics, recount them from the stored attempts,\nrecompile all output, exit")
-	fs.Usage = func() { usage(fs, stderr) }
+	// The flag package prints its usage on any error; only -h shows it.
+	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			usage(fs, stderr)
 			return 0
 		}
 		fmt.Fprintf(stderr, "analyzer-d4-log: %v (-h lists the flags)\n", err)

@@ -30,6 +30,7 @@ type report struct {
 	Parser  *parserResult  `json:"parser,omitempty"`
 	Compile *compileResult `json:"compile,omitempty"`
 	Backlog *backlogResult `json:"backlog,omitempty"`
+	Trickle *trickleResult `json:"trickle,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`

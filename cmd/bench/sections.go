@@ -81,6 +81,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"file", b.file},
 		{"compile", b.compile},
 		{"backlog", b.backlog},
+		{"trickle", b.trickle},
 	}
 	for _, s := range steps {
 		if !b.runs(s.name) {
