@@ -149,6 +149,13 @@ const MinValueBytes = 64
 // chosen within it, is never Future.
 const futureTolerance = yearTolerance
 
+// Instants between these two are in years 0..9999 in every zone, since no
+// zone is a day or more away from UTC.
+var (
+	yearsSafeFrom = time.Date(0, time.January, 2, 0, 0, 0, 0, time.UTC)
+	yearsSafeTo   = time.Date(9999, time.December, 31, 0, 0, 0, 0, time.UTC)
+)
+
 // Parser reads lines with fixed Options. It is used by one goroutine at a
 // time: the scratch buffer that holds capped values is reused by each Parse.
 type Parser struct {
@@ -256,11 +263,15 @@ func (p *Parser) Parse(line []byte, ref time.Time) (Event, Reason) {
 // age tells whether t, an instant in p.loc, is one the pages may show.
 func (p *Parser) age(t, ref time.Time) Reason {
 	// The year bounds come first: they hold whatever the options and the
-	// reference, so that every counted instant names a YYYYMMDD day.
-	if y := t.Year(); y > 9999 {
-		return Future
-	} else if y < 0 {
-		return TooOld
+	// reference, so that every counted instant names a YYYYMMDD day. Only
+	// an instant within a day of them needs its year in the zone, which
+	// costs a zone lookup that most lines can skip.
+	if t.Before(yearsSafeFrom) || t.After(yearsSafeTo) {
+		if y := t.Year(); y > 9999 {
+			return Future
+		} else if y < 0 {
+			return TooOld
+		}
 	}
 	if t.After(ref.Add(futureTolerance)) {
 		return Future

@@ -73,6 +73,7 @@ func TestParseCapsValues(t *testing.T) {
 			// The budget of 25 bytes would split the 13th é.
 			prefix: strings.Repeat("é", 12)},
 		{name: "four-byte rune cut whole", user: a(23) + "😀" + a(60), capped: true, prefix: a(23)},
+		{name: "four-byte rune three bytes before the cut", user: a(22) + "😀" + a(60), capped: true, prefix: a(22)},
 		{name: "rune ending at the cut kept", user: a(21) + "😀" + a(60), capped: true, prefix: a(21) + "😀"},
 		{name: "invalid bytes cut at the budget", user: strings.Repeat("\xff", 80), capped: true, prefix: strings.Repeat("\xff", 25)},
 		{name: "continuation bytes without a start cut at the budget", user: strings.Repeat("\x80", 80), capped: true, prefix: strings.Repeat("\x80", 25)},
