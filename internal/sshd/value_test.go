@@ -167,3 +167,15 @@ func TestParseCapRaisedToMinimum(t *testing.T) {
 		}
 	}
 }
+
+// TestParseCapREADMEExample holds the README's example of a capped value to
+// what the parser stores.
+func TestParseCapREADMEExample(t *testing.T) {
+	ref := time.Date(2026, time.March, 15, 12, 0, 0, 0, time.UTC)
+	line := "Jan 22 11:59:37 h sshd[1]: Invalid user " + strings.Repeat("A", 307200) + " from 192.0.2.1"
+	ev, r := sshd.New(sshd.Options{MaxValueBytes: 64}).Parse([]byte(line), ref)
+	const want = "AAAAAAAAAAAAAAAAAAAAA…[+307179 bytes, sha256:4e015e8df8f6b666]"
+	if r != sshd.OK || string(ev.User) != want {
+		t.Errorf("reason %s user %q; want ok and %q", r, ev.User, want)
+	}
+}
