@@ -250,14 +250,27 @@ func (p *Parser) Parse(line []byte, ref time.Time) (Event, Reason) {
 	if !ok {
 		return Event{}, BadTimestamp
 	}
+	return p.Screen(Event{Time: t, Host: host, User: user, Src: src}, ref)
+}
+
+// Screen applies to ev what Parse applies to a recognised attempt: the age
+// rule (Future, TooOld) against ref, and the cap on values; ev.Time comes
+// back in the Parser's location. It is for attempts that did not come from
+// Parse, such as the stored attempts a rebuild reads back, so that what an
+// earlier version stored from a forged line (a year-2099 day, a 1 MB user
+// name) gets the treatment a live line gets now. Capped values live in the
+// scratch buffer until the next Parse or Screen.
+func (p *Parser) Screen(ev Event, ref time.Time) (Event, Reason) {
+	t := ev.Time.In(p.loc)
 	if r := p.age(t, ref); r != OK {
 		return Event{}, r
 	}
+	ev.Time = t
 	if p.maxValue > 0 {
 		p.scratch = p.scratch[:0]
-		host, user, src = p.capValue(host), p.capValue(user), p.capValue(src)
+		ev.Host, ev.User, ev.Src = p.capValue(ev.Host), p.capValue(ev.User), p.capValue(ev.Src)
 	}
-	return Event{Time: t, Host: host, User: user, Src: src}, OK
+	return ev, OK
 }
 
 // age tells whether t, an instant in p.loc, is one the pages may show.

@@ -179,3 +179,49 @@ func TestParseCapREADMEExample(t *testing.T) {
 		t.Errorf("reason %s user %q; want ok and %q", r, ev.User, want)
 	}
 }
+
+// TestScreen checks that an attempt from elsewhere (a stored record read
+// back) gets the age rule and the value cap exactly as a parsed line does.
+func TestScreen(t *testing.T) {
+	ref := time.Date(2026, time.March, 15, 12, 0, 0, 0, time.UTC)
+	lux := mustZone(t, "Europe/Luxembourg")
+	p := sshd.New(sshd.Options{Location: lux, MaxAge: 10 * 24 * time.Hour, MaxValueBytes: 64})
+	long := strings.Repeat("u", 500)
+	for _, tc := range []struct {
+		name   string
+		when   time.Time
+		reason sshd.Reason
+	}{
+		{"now", ref, sshd.OK},
+		{"a day ahead", ref.Add(24 * time.Hour), sshd.OK},
+		{"forged 2099", time.Date(2099, time.January, 1, 0, 0, 0, 0, time.UTC), sshd.Future},
+		{"year 10000", time.Date(10000, time.January, 1, 0, 0, 0, 0, time.UTC), sshd.Future},
+		{"at MaxAge", ref.Add(-10 * 24 * time.Hour), sshd.OK},
+		{"past MaxAge", ref.Add(-10*24*time.Hour - time.Second), sshd.TooOld},
+		{"1970", time.Unix(0, 0), sshd.TooOld},
+	} {
+		ev, r := p.Screen(sshd.Event{Time: tc.when, Host: []byte("h"), User: []byte(long), Src: []byte("192.0.2.1")}, ref)
+		if r != tc.reason {
+			t.Errorf("%s: reason %s, want %s", tc.name, r, tc.reason)
+			continue
+		}
+		if r != sshd.OK {
+			continue
+		}
+		if !ev.Time.Equal(tc.when) || ev.Time.Location() != lux {
+			t.Errorf("%s: time %v, want %v in %v", tc.name, ev.Time, tc.when, lux)
+		}
+		if string(ev.Host) != "h" || string(ev.Src) != "192.0.2.1" {
+			t.Errorf("%s: host %q src %q changed", tc.name, ev.Host, ev.Src)
+		}
+		checkCapped(t, ev.User, long, 64)
+		// The same attempt as a parsed line is stored the same way. The
+		// copy is taken first: Parse reuses the scratch buffer ev.User is in.
+		screened := string(ev.User)
+		line := ev.Time.Format(time.RFC3339Nano) + " h sshd[1]: Invalid user " + long + " from 192.0.2.1"
+		pe, pr := p.Parse([]byte(line), ref)
+		if pr != sshd.OK || string(pe.User) != screened {
+			t.Errorf("%s: parsed line gives %s %q; Screen gave %q", tc.name, pr, pe.User, screened)
+		}
+	}
+}
