@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -58,6 +59,18 @@ const (
 	defaultMaxLineBytes    = 1 << 20
 	minMaxLineBytes        = 1024
 	maxMaxLineBytes        = 64 << 20
+	// Ten years keeps every real backfill while a forged 1970 stamp cannot
+	// make a page per day since; a century is as far as the limit goes,
+	// and 0 lifts it for a deliberate historical backfill.
+	defaultMaxAgeDays = 3650
+	minMaxAgeDays     = 0
+	maxMaxAgeDays     = 36500
+	// 1 KiB holds any real user name, address or host name; the floor
+	// leaves room for the marker of a capped value (the sshd package's
+	// MinValueBytes), the ceiling is the longest line worth storing whole.
+	defaultMaxValueBytes = 1024
+	minMaxValueBytes     = 64
+	maxMaxValueBytes     = 1 << 20
 
 	// A one-value file is a few dozen bytes; the cap keeps a wrong -c (a
 	// directory of logs, say) from being read whole into memory.
@@ -100,6 +113,14 @@ type Config struct {
 	ChartTop        int            // "chart_top": bars per chart, default 25, allowed 1..200
 	BatchSize       int            // "batch_size": lines per batch, default 1000, allowed 1..100000
 	MaxLineBytes    int            // "max_line_bytes": longest line parsed, default 1048576 (1 MiB), allowed 1024..67108864; longer lines are skipped as too_long
+	MaxAgeDays      int            // "max_age_days": lines stamped more days than this before the reference time are skipped as too_old; default 3650, allowed 0..36500, 0 = no limit
+	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576
+}
+
+// MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
+// limit. Days are 24 hours: the limit is on instants, not on calendar days.
+func (c *Config) MaxAge() time.Duration {
+	return time.Duration(c.MaxAgeDays) * 24 * time.Hour
 }
 
 // What each one-value file must hold, said when it is missing or empty.
@@ -223,6 +244,8 @@ func (c *Config) Validate() error {
 		{"chart_top", c.ChartTop, minChartTop, maxChartTop},
 		{"batch_size", c.BatchSize, minBatchSize, maxBatchSize},
 		{"max_line_bytes", c.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes},
+		{"max_age_days", c.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays},
+		{"max_value_bytes", c.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes},
 	} {
 		if r.v < r.least || r.v > r.most {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)
@@ -290,9 +313,16 @@ func readRequired(path, want string) (string, error) {
 }
 
 // readFile reads at most limit bytes of path; found is false when path does
-// not exist. want says what the file should be, when it is too large.
+// not exist. want says what the file should be, when it is too large or
+// not a regular file.
+//
+// Only a regular file is read. A named pipe would block the open until a
+// writer came and the read until it left, with the daemon deaf to SIGTERM
+// meanwhile; a device may never end. O_NONBLOCK makes the open of a pipe
+// return at once, and the type is checked on the opened file, so a file
+// swapped for a pipe between a stat and the open is caught too.
 func readFile(path string, limit int64, want string) (s string, found bool, err error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return "", false, nil
 	}
@@ -300,6 +330,13 @@ func readFile(path string, limit int64, want string) (s string, found bool, err 
 		return "", false, fmt.Errorf("%s: open: %w", path, unwrapPath(err))
 	}
 	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return "", false, fmt.Errorf("%s: stat: %w", path, unwrapPath(err))
+	}
+	if !info.Mode().IsRegular() {
+		return "", false, fmt.Errorf("%s: is %s, not a regular file; want %s", path, fileKind(info.Mode()), want)
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
 		return "", false, fmt.Errorf("%s: read: %w", path, unwrapPath(err))
@@ -308,6 +345,23 @@ func readFile(path string, limit int64, want string) (s string, found bool, err 
 		return "", false, fmt.Errorf("%s: larger than %d bytes; want %s", path, limit, want)
 	}
 	return string(b), true, nil
+}
+
+// fileKind names the type of a file that is not a regular file.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeCharDevice != 0:
+		return "a character device"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 // unwrapPath drops the *fs.PathError layer, whose path the caller's message

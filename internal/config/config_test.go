@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/sshd"
 )
 
 // badDirs maps each directory under testdata/bad to the exact message Load
@@ -58,12 +60,20 @@ var badDirs = []struct {
 	{"toml-interval-subsecond", `testdata/bad/toml-interval-subsecond/analyzer.toml: compile_interval "500ms" is shorter than 1s; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-too-long", `testdata/bad/toml-interval-too-long/analyzer.toml: compile_interval 9223372036854775807 is too long; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-zero", `testdata/bad/toml-interval-zero/analyzer.toml: compile_interval 0 is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
-	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, chart_top, compile_interval, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
 	{"toml-malformed", `testdata/bad/toml-malformed/analyzer.toml: line 3: expected value but found '=' instead; want TOML lines like chart_top = 25`},
-	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, chart_top, compile_interval, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
 	{"toml-max-line-bytes-bool", `testdata/bad/toml-max-line-bytes-bool/analyzer.toml: max_line_bytes true is a boolean, not an integer; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-big", `testdata/bad/toml-max-line-bytes-too-big/analyzer.toml: max_line_bytes 67108865 is out of range; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-small", `testdata/bad/toml-max-line-bytes-too-small/analyzer.toml: max_line_bytes 1023 is out of range; want an integer from 1024 to 67108864`},
+	{"toml-max-age-days-float", `testdata/bad/toml-max-age-days-float/analyzer.toml: max_age_days 3650.5 is a float, not an integer; want an integer from 0 to 36500 (0: no age limit)`},
+	{"toml-max-age-days-negative", `testdata/bad/toml-max-age-days-negative/analyzer.toml: max_age_days -1 is out of range; want an integer from 0 to 36500 (0: no age limit)`},
+	{"toml-max-age-days-string", `testdata/bad/toml-max-age-days-string/analyzer.toml: max_age_days "10y" is a string, not an integer; want an integer from 0 to 36500 (0: no age limit)`},
+	{"toml-max-age-days-too-big", `testdata/bad/toml-max-age-days-too-big/analyzer.toml: max_age_days 36501 is out of range; want an integer from 0 to 36500 (0: no age limit)`},
+	{"toml-max-value-bytes-string", `testdata/bad/toml-max-value-bytes-string/analyzer.toml: max_value_bytes "1KiB" is a string, not an integer; want an integer from 64 to 1048576`},
+	{"toml-max-value-bytes-too-big", `testdata/bad/toml-max-value-bytes-too-big/analyzer.toml: max_value_bytes 1048577 is out of range; want an integer from 64 to 1048576`},
+	{"toml-max-value-bytes-too-small", `testdata/bad/toml-max-value-bytes-too-small/analyzer.toml: max_value_bytes 63 is out of range; want an integer from 64 to 1048576`},
+	{"toml-max-value-bytes-zero", `testdata/bad/toml-max-value-bytes-zero/analyzer.toml: max_value_bytes 0 is out of range; want an integer from 64 to 1048576`},
 	{"toml-output-dir-empty", `testdata/bad/toml-output-dir-empty/analyzer.toml: output_dir "" is empty; want a directory path like "data"`},
 	{"toml-output-dir-not-string", `testdata/bad/toml-output-dir-not-string/analyzer.toml: output_dir is an array, not a string; want a directory path like "data"`},
 	{"toml-timezone-not-string", `testdata/bad/toml-timezone-not-string/analyzer.toml: timezone 1 is an integer, not a string; want a name like Europe/Luxembourg or UTC`},
@@ -73,8 +83,8 @@ var badDirs = []struct {
 	{"toml-control-character", `testdata/bad/toml-control-character/analyzer.toml: line 1: TOML files cannot contain control characters: '0x01'; want TOML lines like chart_top = 25`},
 	{"toml-too-many-settings", `testdata/bad/toml-too-many-settings/analyzer.toml: 5004 bytes outside comments; want a few lines like chart_top = 25, at most 4096 bytes besides comments`},
 	{"toml-file-too-large", `testdata/bad/toml-file-too-large/analyzer.toml: larger than 65536 bytes; want a few lines of TOML settings`},
-	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
-	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, chart_top, compile_interval, max_line_bytes, output_dir, timezone`},
+	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, chart_top, compile_interval, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
+	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, chart_top, compile_interval, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
 	{"value-file-too-large", `testdata/bad/value-file-too-large/redis_queue: larger than 4096 bytes; want a file holding just the value`},
 }
 
@@ -171,7 +181,7 @@ func TestLoadUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(dir)
-	want := filepath.Join(dir, FileRedisParsers) + ": read: is a directory"
+	want := filepath.Join(dir, FileRedisParsers) + ": is a directory, not a regular file; want a file holding just the value"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Load: got %v; want %s", err, want)
 	}
@@ -196,6 +206,8 @@ func defaults(dir string) Config {
 		ChartTop:        25,
 		BatchSize:       1000,
 		MaxLineBytes:    1 << 20,
+		MaxAgeDays:      3650,
+		MaxValueBytes:   1024,
 	}
 }
 
@@ -226,6 +238,8 @@ func TestLoadGood(t *testing.T) {
 			c.ChartTop = 200
 			c.BatchSize = 1
 			c.MaxLineBytes = 1024
+			c.MaxAgeDays = 0
+			c.MaxValueBytes = 64
 		}},
 		{"interval-seconds", func(c *Config) {
 			c.TimezoneName = "UTC"
@@ -234,6 +248,8 @@ func TestLoadGood(t *testing.T) {
 			c.ChartTop = 1
 			c.BatchSize = 100000
 			c.MaxLineBytes = 64 << 20
+			c.MaxAgeDays = 36500
+			c.MaxValueBytes = 1 << 20
 		}},
 		{"ipv6-and-names", func(c *Config) {
 			c.D4 = RedisAddr{Addr: "[::1]:6380", DB: 0}
@@ -340,6 +356,10 @@ func TestValidate(t *testing.T) {
 		{"chart top", func(c *Config) { c.ChartTop = 201 }},
 		{"batch", func(c *Config) { c.BatchSize = 0 }},
 		{"max line", func(c *Config) { c.MaxLineBytes = 1023 }},
+		{"max age negative", func(c *Config) { c.MaxAgeDays = -1 }},
+		{"max age", func(c *Config) { c.MaxAgeDays = 36501 }},
+		{"max value", func(c *Config) { c.MaxValueBytes = 63 }},
+		{"max value zero", func(c *Config) { c.MaxValueBytes = 0 }},
 	} {
 		c := defaults("x")
 		tc.edit(&c)
@@ -362,7 +382,7 @@ func TestFiles(t *testing.T) {
 			t.Errorf("Files() has no line for %s:\n%s", name, text)
 		}
 	}
-	for _, def := range []string{`"60s"`, `"data"`, "default 25", "default 1000,", "default 1048576", "local zone"} {
+	for _, def := range []string{`"60s"`, `"data"`, "default 25", "default 1000,", "default 1048576", "local zone", "default 3650,", "default 1024,"} {
 		if !strings.Contains(text, def) {
 			t.Errorf("Files() does not mention default %s:\n%s", def, text)
 		}
@@ -410,6 +430,27 @@ func writeFiles(t testing.TB, dir string, files map[string]string) {
 	for name, content := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestValueCapFloorFitsParser keeps max_value_bytes' floor at or above the
+// parser's: a smaller configured cap would be raised silently by the parser,
+// and the operator would not get what the file says.
+func TestValueCapFloorFitsParser(t *testing.T) {
+	if minMaxValueBytes < sshd.MinValueBytes {
+		t.Errorf("max_value_bytes may be %d, below the parser's minimum %d", minMaxValueBytes, sshd.MinValueBytes)
+	}
+}
+
+func TestMaxAge(t *testing.T) {
+	for _, tc := range []struct {
+		days int
+		want time.Duration
+	}{{0, 0}, {1, 24 * time.Hour}, {3650, 3650 * 24 * time.Hour}, {36500, 36500 * 24 * time.Hour}} {
+		c := Config{MaxAgeDays: tc.days}
+		if got := c.MaxAge(); got != tc.want {
+			t.Errorf("MaxAge() with %d days = %v; want %v", tc.days, got, tc.want)
 		}
 	}
 }

@@ -24,5 +24,7 @@ func Files() string {
 	key(keyChartTop, fmt.Sprintf("bars per chart; default %d, %d to %d", defaultChartTop, minChartTop, maxChartTop))
 	key(keyBatchSize, fmt.Sprintf("log lines per batch; default %d, %d to %d", defaultBatchSize, minBatchSize, maxBatchSize))
 	key(keyMaxLineBytes, fmt.Sprintf("longest log line parsed, in bytes (longer lines are skipped); default %d, %d to %d", defaultMaxLineBytes, minMaxLineBytes, maxMaxLineBytes))
+	key(keyMaxAgeDays, fmt.Sprintf("lines stamped more days than this before now (or the -f file's time) are skipped as too_old; default %d, %d to %d, 0: no limit", defaultMaxAgeDays, minMaxAgeDays, maxMaxAgeDays))
+	key(keyMaxValueBytes, fmt.Sprintf("longest user name, source or host stored whole; longer ones keep their first bytes and a marker with a hash; default %d, %d to %d", defaultMaxValueBytes, minMaxValueBytes, maxMaxValueBytes))
 	return b.String()
 }

@@ -58,6 +58,9 @@ func FuzzLoadTOML(f *testing.F) {
 		"batch_size = 1e3\n",
 		"a = [1, {b = 2}]\n[[c]]\nd = 1969-07-20T20:17:00Z\n",
 		"chart_top = = 3\n",
+		"max_age_days = 0\nmax_value_bytes = 64\n",
+		"max_age_days = -1\n",
+		"max_value_bytes = 1e6\n",
 		"x = \"\xff\"\n",
 		strings.Repeat("a.", 300) + "b = 1\n",
 		"a = " + strings.Repeat("{b = ", 100),
@@ -94,6 +97,10 @@ func FuzzLoadTOML(f *testing.F) {
 			t.Fatalf("batch_size %d accepted from %q", cfg.BatchSize, data)
 		case cfg.MaxLineBytes < 1024 || cfg.MaxLineBytes > 64<<20:
 			t.Fatalf("max_line_bytes %d accepted from %q", cfg.MaxLineBytes, data)
+		case cfg.MaxAgeDays < 0 || cfg.MaxAgeDays > 36500 || cfg.MaxAge() < 0:
+			t.Fatalf("max_age_days %d accepted from %q", cfg.MaxAgeDays, data)
+		case cfg.MaxValueBytes < 64 || cfg.MaxValueBytes > 1<<20:
+			t.Fatalf("max_value_bytes %d accepted from %q", cfg.MaxValueBytes, data)
 		case cfg.OutputDir == "" || strings.IndexByte(cfg.OutputDir, 0) >= 0:
 			t.Fatalf("output_dir %q accepted from %q", cfg.OutputDir, data)
 		case cfg.TimezoneName == "" && cfg.Location != time.Local:
@@ -103,7 +110,7 @@ func FuzzLoadTOML(f *testing.F) {
 }
 
 func FuzzParseRetry(f *testing.F) {
-	for _, s := range []string{"1", "30s", "1m30s", "0", "-5", "abc", "", "+3", "153722868", "1.5h", "-0s"} {
+	for _, s := range []string{"1", "30s", "1m30s", "0", "-5", "abc", "", "+3", "153722868", "1.5h", "-0s", "1ns", "99ms", "100ms", "0.1s"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -115,8 +122,8 @@ func FuzzParseRetry(f *testing.F) {
 			checkMessage(t, err.Error(), "retry wait ")
 			return
 		}
-		if d <= 0 {
-			t.Fatalf("ParseRetry(%q) = %v; want a positive wait", s, d)
+		if d < MinRetry {
+			t.Fatalf("ParseRetry(%q) = %v; want at least %v", s, d, MinRetry)
 		}
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && d != time.Duration(n)*time.Minute {
 			t.Fatalf("ParseRetry(%q) = %v; a bare integer is minutes", s, d)

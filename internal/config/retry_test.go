@@ -16,6 +16,8 @@ func TestParseRetry(t *testing.T) {
 		{"30s", 30 * time.Second},
 		{"1m30s", 90 * time.Second},
 		{"250ms", 250 * time.Millisecond},
+		{"100ms", 100 * time.Millisecond}, // the minimum
+		{"0.1s", 100 * time.Millisecond},
 		{"2h", 2 * time.Hour},
 		// The longest wait in minutes that a time.Duration holds.
 		{"153722867", 153722867 * time.Minute},
@@ -28,7 +30,7 @@ func TestParseRetry(t *testing.T) {
 }
 
 func TestParseRetryErrors(t *testing.T) {
-	const want = `; want whole minutes like 1, or a Go duration like "30s"`
+	const want = `; want whole minutes like 1, or a Go duration like "30s", at least 100ms`
 	for _, tc := range []struct{ in, want string }{
 		{"0", `retry wait "0" is zero` + want},
 		{"0s", `retry wait "0s" is zero` + want},
@@ -40,6 +42,9 @@ func TestParseRetryErrors(t *testing.T) {
 		{"1.5", `retry wait "1.5" is neither whole minutes nor a Go duration` + want},
 		{" 1", `retry wait " 1" is neither whole minutes nor a Go duration` + want},
 		{"", `retry wait "" is empty` + want},
+		{"1ns", `retry wait "1ns" is shorter than 100ms` + want},
+		{"99ms", `retry wait "99ms" is shorter than 100ms` + want},
+		{"99999999ns", `retry wait "99999999ns" is shorter than 100ms` + want},
 		{"153722868", `retry wait "153722868" minutes is too long` + want},
 		{"99999999999999999999", `retry wait "99999999999999999999" minutes is too long` + want},
 		{"9999999999h", `retry wait "9999999999h" is neither whole minutes nor a Go duration` + want},
@@ -52,5 +57,17 @@ func TestParseRetryErrors(t *testing.T) {
 		if err.Error() != tc.want {
 			t.Errorf("ParseRetry(%q) error\n got: %s\nwant: %s", tc.in, err, tc.want)
 		}
+	}
+}
+
+func TestParseLogFile(t *testing.T) {
+	for _, s := range []string{"-", "auth.log", "/var/log/auth.log", " "} {
+		if got, err := ParseLogFile(s); err != nil || got != s {
+			t.Errorf("ParseLogFile(%q) = %q, %v; want %q, nil", s, got, err, s)
+		}
+	}
+	const want = `log file "" is empty; want the path of a file of log lines, or - for standard input`
+	if got, err := ParseLogFile(""); err == nil || err.Error() != want {
+		t.Errorf("ParseLogFile(\"\") = %q, %v; want error %s", got, err, want)
 	}
 }

@@ -22,6 +22,8 @@ const (
 	keyChartTop        = "chart_top"
 	keyBatchSize       = "batch_size"
 	keyMaxLineBytes    = "max_line_bytes"
+	keyMaxAgeDays      = "max_age_days"
+	keyMaxValueBytes   = "max_value_bytes"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -35,11 +37,13 @@ type tomlFile struct {
 	ChartTop        any `toml:"chart_top"`
 	BatchSize       any `toml:"batch_size"`
 	MaxLineBytes    any `toml:"max_line_bytes"`
+	MaxAgeDays      any `toml:"max_age_days"`
+	MaxValueBytes   any `toml:"max_value_bytes"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes}
 	sort.Strings(keys)
 	return keys
 }
@@ -65,6 +69,8 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.ChartTop = defaultChartTop
 	cfg.BatchSize = defaultBatchSize
 	cfg.MaxLineBytes = defaultMaxLineBytes
+	cfg.MaxAgeDays = defaultMaxAgeDays
+	cfg.MaxValueBytes = defaultMaxValueBytes
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -127,16 +133,19 @@ func decodeTOML(path, data string, cfg *Config) error {
 		key         string
 		v           any
 		least, most int64
+		note        string // what the number means, when the key does not say
 		dst         *int
 	}{
-		{keyChartTop, raw.ChartTop, minChartTop, maxChartTop, &cfg.ChartTop},
-		{keyBatchSize, raw.BatchSize, minBatchSize, maxBatchSize, &cfg.BatchSize},
-		{keyMaxLineBytes, raw.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes, &cfg.MaxLineBytes},
+		{keyChartTop, raw.ChartTop, minChartTop, maxChartTop, "", &cfg.ChartTop},
+		{keyBatchSize, raw.BatchSize, minBatchSize, maxBatchSize, "", &cfg.BatchSize},
+		{keyMaxLineBytes, raw.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes, "", &cfg.MaxLineBytes},
+		{keyMaxAgeDays, raw.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays, " (0: no age limit)", &cfg.MaxAgeDays},
+		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
 	} {
 		if r.v == nil {
 			continue
 		}
-		want := fmt.Sprintf("an integer from %d to %d", r.least, r.most)
+		want := fmt.Sprintf("an integer from %d to %d%s", r.least, r.most, r.note)
 		n, ok := r.v.(int64)
 		if !ok {
 			return notA(path, r.key, r.v, "an integer", want)

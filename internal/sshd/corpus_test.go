@@ -114,6 +114,10 @@ func TestCorpus(t *testing.T) {
 	}
 	loc := time.UTC
 	ref := time.Date(2026, time.March, 15, 12, 0, 0, 0, loc)
+	// The corpus spans years (2013 onwards), so the age limit is left off
+	// here and checked against it in TestCorpusAgeLimit. The value cap is
+	// the configured default: no real value comes near it.
+	p := sshd.New(sshd.Options{Location: loc, MaxValueBytes: 1024})
 
 	counted := 0
 	for i, l := range lines {
@@ -122,7 +126,7 @@ func TestCorpus(t *testing.T) {
 		if w.File != l.file || w.Line != l.no {
 			t.Fatalf("%s: expected.jsonl record %d is for %s:%d; the two are out of step", where, i+1, w.File, w.Line)
 		}
-		ev, r := sshd.Parse(l.text, ref, loc)
+		ev, r := p.Parse(l.text, ref)
 		if got := r == sshd.OK; got != w.Counts {
 			t.Errorf("%s: counts = %v (reason %s), want %v\n  line: %q", where, got, r, w.Counts, l.text)
 			continue
@@ -163,4 +167,35 @@ func TestCorpus(t *testing.T) {
 	if len(lines) != 323 || counted != 70 {
 		t.Errorf("corpus totals: %d lines, %d counting; the README says 323 and 70", len(lines), counted)
 	}
+}
+
+// TestCorpusAgeLimit reads the corpus with the default age limit of ten
+// years: a counting line is skipped as too_old exactly when its stamp is
+// more than ten years before the reference, and every other line keeps its
+// verdict.
+func TestCorpusAgeLimit(t *testing.T) {
+	loc := time.UTC
+	ref := time.Date(2026, time.March, 15, 12, 0, 0, 0, loc)
+	const maxAge = 3650 * 24 * time.Hour
+	free := sshd.New(sshd.Options{Location: loc})
+	limited := sshd.New(sshd.Options{Location: loc, MaxAge: maxAge})
+	old := 0
+	for _, l := range readCorpus(t) {
+		ev, r := free.Parse(l.text, ref)
+		_, rl := limited.Parse(l.text, ref)
+		want := r
+		if r == sshd.OK && ref.Sub(ev.Time) > maxAge {
+			want = sshd.TooOld
+			old++
+		}
+		if rl != want {
+			t.Errorf("%s:%d: reason %s with the age limit, want %s (time %v)\n  line: %q", l.file, l.no, rl, want, ev.Time, l.text)
+		}
+	}
+	// The 2013 lines of the corpus make the limit bite at least once, so
+	// the test above is not vacuous.
+	if old == 0 {
+		t.Errorf("no corpus line is older than the limit; the test checks nothing")
+	}
+	t.Logf("corpus: %d counting lines older than %v", old, maxAge)
 }

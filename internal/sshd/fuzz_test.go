@@ -274,6 +274,16 @@ func FuzzParse(f *testing.F) {
 		"Jan  2 15:04:05 h sshd[1]: Invalid user " + strings.Repeat(" from ", 1000) + "x",
 		"Jan " + strings.Repeat(" ", 5000) + "2 15:04:05 h sshd[1]: Invalid user a from b",
 		"2026-01-22T11:59:37." + strings.Repeat("9", 5000) + "Z h sshd[1]: Invalid user a from b",
+		"2099-01-01T00:00:00Z h sshd[1]: Invalid user a from b",
+		"9999-12-31T23:59:59-01:00 h sshd[1]: Invalid user a from b",
+		"0000-01-01T00:00:00+00:01 h sshd[1]: Invalid user a from b",
+		"2026-03-16T12:00:00Z h sshd[1]: Invalid user a from b",
+		"2026-03-16T12:00:00.000000001Z h sshd[1]: Invalid user a from b",
+		"2016-03-17T12:00:00Z h sshd[1]: Invalid user a from b",
+		"2016-03-17T11:59:59.999999999Z h sshd[1]: Invalid user a from b",
+		"Mar 16 12:00:01 h sshd[1]: Invalid user a from b",
+		"Jan 22 11:59:37 " + strings.Repeat("h", 65) + " sshd[1]: Invalid user " + strings.Repeat("é", 40) + " from " + strings.Repeat("\xff", 70) + " port 1",
+		"Jan 22 11:59:37 h sshd[1]: Invalid user " + strings.Repeat("a", 23) + "😀" + strings.Repeat("b", 60) + " from b",
 	} {
 		f.Add([]byte(s))
 	}
@@ -281,57 +291,119 @@ func FuzzParse(f *testing.F) {
 	ref := time.Date(2026, time.March, 15, 12, 0, 0, 0, time.UTC)
 	limit := ref.Add(24 * time.Hour)
 	ny := mustZone(f, "America/New_York")
+	const maxAge = 3650 * 24 * time.Hour
+	const maxValue = 64 // small, so that fuzzed values cross it often
 
 	f.Fuzz(func(t *testing.T, line []byte) {
 		orig := bytes.Clone(line)
-		ev, r := sshd.Parse(line, ref, time.UTC)
+		p := sshd.New(sshd.Options{Location: time.UTC, MaxAge: maxAge, MaxValueBytes: maxValue})
+		ev, r := p.Parse(line, ref)
 		if !bytes.Equal(line, orig) {
 			t.Fatalf("Parse modified its input")
 		}
 		want := refParse(string(line), time.UTC)
+		var when time.Time
+		if want.reason == sshd.OK {
+			when = want.instant(t, ref, time.UTC)
+			want.reason = refAge(when, ref, maxAge)
+		}
 		if r != want.reason {
-			t.Fatalf("reason %s, reference says %s\n  line: %q", r, want.reason, line)
+			t.Fatalf("reason %s, reference says %s (time %v)\n  line: %q", r, want.reason, when, line)
 		}
 		if r != sshd.OK {
 			if ev.Host != nil || ev.User != nil || ev.Src != nil || !ev.Time.IsZero() {
 				t.Fatalf("skipped line returned a non-empty event %+v", ev)
 			}
 		} else {
-			if string(ev.Host) != want.host || string(ev.User) != want.user || string(ev.Src) != want.src {
-				t.Fatalf("host %q user %q src %q, reference says host %q user %q src %q\n  line: %q",
-					ev.Host, ev.User, ev.Src, want.host, want.user, want.src, line)
-			}
-			if len(ev.Host) == 0 || len(ev.Src) == 0 || bytes.ContainsFunc(ev.Src, pyIsSpace) {
-				t.Fatalf("empty host, or empty or spaced source: %+v", ev)
-			}
-			for _, b := range [][]byte{ev.Host, ev.User, ev.Src} {
-				if !aliases(line, b) || cap(b) != len(b) {
-					t.Fatalf("field %q is not a capped sub-slice of the line", b)
+			for _, fl := range []struct {
+				name  string
+				got   []byte
+				whole string
+			}{{"host", ev.Host, want.host}, {"user", ev.User, want.user}, {"src", ev.Src, want.src}} {
+				if len(fl.whole) > maxValue {
+					checkCapped(t, fl.got, fl.whole, maxValue)
+				} else if string(fl.got) != fl.whole || !aliases(line, fl.got) {
+					t.Fatalf("%s %q, reference says %q (aliasing the line)\n  line: %q", fl.name, fl.got, fl.whole, line)
 				}
+				if cap(fl.got) != len(fl.got) {
+					t.Fatalf("%s %q has capacity past its length", fl.name, fl.got)
+				}
+			}
+			// A capped source holds the marker's spaces; the source itself
+			// never does.
+			if len(ev.Host) == 0 || len(ev.Src) == 0 || (len(want.src) <= maxValue && bytes.ContainsFunc(ev.Src, pyIsSpace)) {
+				t.Fatalf("empty host, or empty or spaced source: %+v", ev)
 			}
 			if ev.Time.Location() != time.UTC {
 				t.Fatalf("time in %v, want UTC", ev.Time.Location())
 			}
-			if want.classic == "" {
-				if !ev.Time.Equal(want.when) {
-					t.Fatalf("time %v, reference says %v\n  line: %q", ev.Time, want.when, line)
-				}
-			} else {
+			if !ev.Time.Equal(when) {
+				t.Fatalf("time %v, reference says %v\n  line: %q", ev.Time, when, line)
+			}
+			if want.classic != "" {
 				checkClassicYear(t, ev.Time, want.classic, limit)
 			}
 		}
 
-		// Another zone changes only the instant, never the verdict; a nil
-		// zone is UTC.
-		ev2, r2 := sshd.Parse(line, ref, ny)
-		if r2 != r || (r2 == sshd.OK && ev2.Time.Location() != ny) {
-			t.Fatalf("in New York: reason %s, time %v; in UTC: reason %s", r2, ev2.Time, r)
+		// Another zone, no age limit and no cap: the reference again, in
+		// that zone; the zone can move an instant across a limit.
+		ev2, r2 := sshd.New(sshd.Options{Location: ny}).Parse(line, ref)
+		want2 := refParse(string(line), ny)
+		if want2.reason == sshd.OK {
+			want2.reason = refAge(want2.instant(t, ref, ny), ref, 0)
 		}
+		if r2 != want2.reason || (r2 == sshd.OK && (ev2.Time.Location() != ny || string(ev2.User) != want2.user)) {
+			t.Fatalf("in New York: reason %s, time %v, user %q; reference says %s, user %q\n  line: %q",
+				r2, ev2.Time, ev2.User, want2.reason, want2.user, line)
+		}
+		// The package-level Parse is a Parser without options; a nil zone
+		// is UTC.
 		ev3, r3 := sshd.Parse(line, ref, nil)
-		if r3 != r || !ev3.Time.Equal(ev.Time) {
-			t.Fatalf("with a nil zone: reason %s time %v; in UTC: reason %s time %v", r3, ev3.Time, r, ev.Time)
+		ev4, r4 := sshd.New(sshd.Options{}).Parse(line, ref)
+		if r3 != r4 || !ev3.Time.Equal(ev4.Time) || ev3.Time.Location() != time.UTC || !bytes.Equal(ev3.User, ev4.User) {
+			t.Fatalf("package-level Parse with a nil zone: reason %s time %v; Parser without options: reason %s time %v", r3, ev3.Time, r4, ev4.Time)
 		}
 	})
+}
+
+// instant is the reference's instant of a counting line, in loc: the RFC
+// 3339 stamp's as parsed, or the classic stamp's with the year rule applied
+// by a plain search over years.
+func (v refVerdict) instant(t *testing.T, ref time.Time, loc *time.Location) time.Time {
+	t.Helper()
+	if v.classic == "" {
+		return v.when.In(loc)
+	}
+	st, err := time.Parse("Jan 02 15:04:05", v.classic)
+	if err != nil {
+		t.Fatalf("reference stamp %q: %v", v.classic, err)
+	}
+	limit := ref.Add(24 * time.Hour)
+	for y := ref.In(loc).Year() + 1; y >= ref.In(loc).Year()-8; y-- {
+		c := time.Date(y, st.Month(), st.Day(), st.Hour(), st.Minute(), st.Second(), 0, loc)
+		if c.Day() == st.Day() && !c.After(limit) {
+			return c
+		}
+	}
+	t.Fatalf("reference finds no year for %q", v.classic)
+	return time.Time{}
+}
+
+// refAge is SPEC §5's age rule for a counting line's instant, spelled out
+// apart from the parser's: years a YYYYMMDD day cannot name, then more than
+// a day ahead, then older than maxAge (0: no limit).
+func refAge(when, ref time.Time, maxAge time.Duration) sshd.Reason {
+	switch {
+	case when.Year() > 9999:
+		return sshd.Future
+	case when.Year() < 0:
+		return sshd.TooOld
+	case when.Sub(ref) > 24*time.Hour:
+		return sshd.Future
+	case maxAge > 0 && ref.Sub(when) > maxAge:
+		return sshd.TooOld
+	}
+	return sshd.OK
 }
 
 // checkClassicYear checks a classic stamp's instant (in UTC) against the

@@ -188,9 +188,15 @@ func TestParse(t *testing.T) {
 			}
 			line := []byte(tc.line)
 			orig := bytes.Clone(line)
-			ev, r := sshd.Parse(line, ref, loc)
+			ev, r := sshd.New(sshd.Options{Location: tc.loc}).Parse(line, ref)
 			if !bytes.Equal(line, orig) {
 				t.Fatalf("Parse modified its input")
+			}
+			// The package-level Parse is the same parser without options.
+			ev2, r2 := sshd.Parse(line, ref, tc.loc)
+			if r2 != r || !ev2.Time.Equal(ev.Time) || ev2.Time.Location() != ev.Time.Location() ||
+				!bytes.Equal(ev2.Host, ev.Host) || !bytes.Equal(ev2.User, ev.User) || !bytes.Equal(ev2.Src, ev.Src) {
+				t.Errorf("package-level Parse: reason %s event %.200v; Parser: reason %s event %.200v", r2, ev2, r, ev)
 			}
 			if r != tc.reason {
 				t.Fatalf("reason %s, want %s\n  line: %.200q", r, tc.reason, tc.line)
@@ -261,6 +267,7 @@ func TestParseNilLocationIsUTC(t *testing.T) {
 func TestParseDoesNotAllocate(t *testing.T) {
 	ref := time.Date(2026, time.March, 15, 12, 0, 0, 0, time.UTC)
 	lux := mustZone(t, "Europe/Luxembourg")
+	long := strings.Repeat("é", 2000)
 	lines := []string{
 		"Jan 22 11:59:37 sigmund sshd[26514]: Invalid user git from 106.12.14.144 port 53502",
 		"Dec 31 23:59:59 sigmund sshd-session[1]: Invalid user  from 2001:db8::1",
@@ -268,12 +275,21 @@ func TestParseDoesNotAllocate(t *testing.T) {
 		"2019-06-14T10:40:20.912134 localhost sshd[1]: Invalid user a b from x.example port 22",
 		"Feb 22 16:45:20 slave22 sshd[2738]: Failed password for root from 202.109.143.106 port 1786 ssh2",
 		"Feb 21 23:35:33 localhost sudo: vagrant : TTY=pts/0",
+		"2099-01-01T00:00:00Z h sshd[1]: Invalid user future from 192.0.2.1",
+		"1999-01-01T00:00:00Z h sshd[1]: Invalid user old from 192.0.2.1",
+		// Capped values: the scratch buffer is allocated by the warm-up
+		// run of AllocsPerRun, and reused from then on.
+		"Jan 22 11:59:37 " + long + " sshd[1]: Invalid user " + long + " from " + long + " port 22",
 	}
 	for _, loc := range []*time.Location{time.UTC, lux} {
+		p := sshd.New(sshd.Options{Location: loc, MaxAge: 3650 * 24 * time.Hour, MaxValueBytes: 1024})
 		for _, l := range lines {
 			b := []byte(l)
+			if n := testing.AllocsPerRun(100, func() { p.Parse(b, ref) }); n != 0 {
+				t.Errorf("Parser: %d allocations per line in %v, want 0\n  line: %.200s", int(n), loc, l)
+			}
 			if n := testing.AllocsPerRun(100, func() { sshd.Parse(b, ref, loc) }); n != 0 {
-				t.Errorf("%d allocations per line in %v, want 0\n  line: %s", int(n), loc, l)
+				t.Errorf("package-level Parse: %d allocations per line in %v, want 0\n  line: %.200s", int(n), loc, l)
 			}
 		}
 	}
@@ -289,6 +305,8 @@ func TestReasonStrings(t *testing.T) {
 		sshd.NotSyslog:      "not_syslog",
 		sshd.NotSSHD:        "not_sshd",
 		sshd.NotInvalidUser: "not_invalid_user",
+		sshd.Future:         "future",
+		sshd.TooOld:         "too_old",
 	}
 	for r, s := range want {
 		if r.String() != s {
@@ -297,6 +315,15 @@ func TestReasonStrings(t *testing.T) {
 	}
 	if s := sshd.Reason(200).String(); s == "" || s == "ok" {
 		t.Errorf("an unknown reason reads %q; it must not pass for a known one", s)
+	}
+
+	if sshd.NumReasons != len(want) {
+		t.Errorf("NumReasons = %d; want %d, one per reason", sshd.NumReasons, len(want))
+	}
+	for r := range sshd.NumReasons {
+		if _, known := want[sshd.Reason(r)]; !known {
+			t.Errorf("Reason(%d), below NumReasons, has no stable label", r)
+		}
 	}
 
 	got := sshd.Reasons()

@@ -112,22 +112,30 @@ func TestYearInferenceAcrossDST(t *testing.T) {
 
 // TestYearInferenceExtremeReference feeds references at the edges of what a
 // caller could pass (a zero time from a failed stat, a far future) to check
-// that inference neither panics nor breaks its own rule.
+// that inference neither panics nor breaks its own rule, and that an instant
+// outside the years a YYYYMMDD day can name (0..9999) is skipped instead.
 func TestYearInferenceExtremeReference(t *testing.T) {
 	line := []byte("Feb 29 12:00:00 h sshd[1]: Invalid user bob from 192.0.2.1")
-	for _, ref := range []time.Time{
-		{},
-		time.Date(-5, time.January, 1, 0, 0, 0, 0, time.UTC),
-		time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC),
-		time.Date(1<<20, time.June, 1, 0, 0, 0, 0, time.UTC),
+	for _, tc := range []struct {
+		ref  time.Time
+		want sshd.Reason
+	}{
+		{time.Time{}, sshd.OK}, // year 1: Feb 29 of year 0, a leap year
+		{time.Date(-5, time.January, 1, 0, 0, 0, 0, time.UTC), sshd.TooOld},
+		{time.Date(9999, time.December, 31, 23, 59, 59, 0, time.UTC), sshd.OK},
+		{time.Date(1<<20, time.June, 1, 0, 0, 0, 0, time.UTC), sshd.Future},
 	} {
-		ev, r := sshd.Parse(line, ref, time.UTC)
-		if r != sshd.OK {
-			t.Errorf("ref %v: reason %s, want ok", ref, r)
+		ev, r := sshd.New(sshd.Options{}).Parse(line, tc.ref)
+		if r != tc.want {
+			t.Errorf("ref %v: reason %s, want %s", tc.ref, r, tc.want)
 			continue
 		}
-		if ev.Time.Month() != time.February || ev.Time.Day() != 29 || ev.Time.After(ref.Add(24*time.Hour)) {
-			t.Errorf("ref %v: got %v, want a Feb 29 at most a day after the reference", ref, ev.Time)
+		if r != sshd.OK {
+			continue
+		}
+		if ev.Time.Month() != time.February || ev.Time.Day() != 29 || ev.Time.After(tc.ref.Add(24*time.Hour)) ||
+			ev.Time.Year() < 0 || ev.Time.Year() > 9999 {
+			t.Errorf("ref %v: got %v, want a Feb 29 in years 0..9999 at most a day after the reference", tc.ref, ev.Time)
 		}
 	}
 }
