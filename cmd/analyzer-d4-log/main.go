@@ -36,7 +36,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	fs.BoolVar(&c.Debug, "d", false, "debug information in the log: every batch, compile and outage retry")
 	fs.Func("f", "parse lines from `file` instead of the D4 queue (- = standard input), compile, exit",
 		func(s string) error { c.File, c.FileGiven = s, true; return nil })
-	retry := fs.String("r", "1s", "wait `d` before polling the queue again when the D4 Redis refuses to block;\na bare integer means minutes, or a Go duration such as 30s")
+	retry := fs.String("r", "1s", config.RetryUsage)
 	fs.BoolVar(&c.Flush, "F", false, "flush: drop the statistics, recount them from the stored attempts,\nrecompile all output, exit")
 	// The flag package prints its usage on any error; only -h shows it.
 	fs.Usage = func() {}

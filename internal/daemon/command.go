@@ -100,7 +100,7 @@ func Main(ctx context.Context, c Command) error {
 		"queue", cfg.Queue, "counting", cfg.Parsers, "pool", cfg.Pool, "http_server", cfg.HTTPServer,
 		"timezone", cfg.Location.String(), "compile_interval", cfg.CompileInterval.String(),
 		"output_dir", cfg.OutputDir, "chart_top", cfg.ChartTop, "batch_size", cfg.BatchSize,
-		"max_line_bytes", cfg.MaxLineBytes, "poll", c.Poll.String(), "debug", c.Debug)
+		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes, "poll", c.Poll.String(), "debug", c.Debug)
 	if srv != nil {
 		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
 	}

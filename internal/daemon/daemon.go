@@ -125,7 +125,7 @@ func New(o Options) *Daemon {
 		Store: d.store, D4: d.d4Pool, Queue: cfg.Queue, Workers: cfg.Pool,
 		BatchSize: cfg.BatchSize, MaxLine: cfg.MaxLineBytes,
 		Parsers: o.Parsers,
-		Parse:   parsers.Options{Location: cfg.Location},
+		Parse:   parsers.Options{Location: cfg.Location, MaxAge: cfg.MaxAge(), MaxValueBytes: cfg.MaxValueBytes},
 		Metrics: d.metrics, Log: d.log,
 		D4Outage: d.d4Outage, CountingOutage: d.cntOutage,
 		Block: o.Block, Poll: o.Poll, Linger: o.Linger, BackoffMax: o.BackoffMax,

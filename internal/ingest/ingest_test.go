@@ -187,3 +187,77 @@ func TestApplyWithLostReplyIsAskedBeforeRetry(t *testing.T) {
 		t.Fatalf("10 lines popped, %d counted", n)
 	}
 }
+
+// An idle daemon costs the D4 Redis at most about one command per blocking
+// wait, whatever the number of workers, and a line pushed onto the idle
+// queue is still taken at once; a trickle of single pushes is counted in
+// few transactions.
+func TestIdleCostsOneWaitAndATrickleIsGathered(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits several seconds of real time")
+	}
+	d4 := redistest.Start(t, redistest.Options{})
+	cnt := redistest.Start(t, redistest.Options{})
+	in, _, _ := newTestIngester(t, d4.Addr(), cnt.Addr())
+	in.o.Workers = 4
+	in.o.Linger = 50 * time.Millisecond
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- in.Workers(nil).Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	processed := func() int {
+		s, err := redis.String(d4.Conn(0).Do("INFO", "stats"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		for _, l := range strings.Split(s, "\r\n") {
+			if v, ok := strings.CutPrefix(l, "total_commands_processed:"); ok {
+				fmt.Sscan(v, &n)
+			}
+		}
+		return n
+	}
+	// Let the workers claim their slots once and settle into waiting.
+	time.Sleep(1500 * time.Millisecond)
+	before := processed()
+	const idle = 3 * time.Second
+	time.Sleep(idle)
+	// One of them is the second INFO.
+	if n := processed() - before - 1; float64(n)/idle.Seconds() > 2 {
+		t.Fatalf("idle: %d commands in %v on the D4 Redis; want at most 2 a second", n, idle)
+	}
+	execs := func() int {
+		s, _ := redis.String(cnt.Conn(0).Do("INFO", "commandstats"))
+		var n int
+		if i := strings.Index(s, "cmdstat_exec:calls="); i >= 0 {
+			fmt.Sscan(strings.TrimPrefix(s[i:], "cmdstat_exec:calls="), &n)
+		}
+		return n
+	}
+	execBefore := execs()
+	const lines = 200
+	raw := d4.Conn(2)
+	for i := 0; i < lines; i++ {
+		if _, err := raw.Do("LPUSH", d4queue.QueueKey(queue), strings.TrimSuffix(oneLine, "\n")); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122"))
+		if n == lines {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d lines counted", n, lines)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Pushed over at least 200 ms with a 50 ms linger: a handful of
+	// transactions, far fewer than one a line.
+	if n := execs() - execBefore; n > lines/5 {
+		t.Fatalf("%d counting transactions for %d lines pushed one at a time; want them gathered", n, lines)
+	}
+}
