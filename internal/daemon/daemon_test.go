@@ -58,6 +58,9 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
 
 // newHarnessWith wraps the parser with wrap when it is not nil.
 func newHarnessWith(t *testing.T, wrap func(parsers.Parser) parsers.Parser) *harness {
+	if testing.Short() {
+		t.Skip("runs the daemon against real Redis for seconds; runs without -short")
+	}
 	h := &harness{t: t, log: &syncBuffer{}}
 	h.d4 = redistest.Start(t, redistest.Options{RDB: true})
 	h.cnt = redistest.Start(t, redistest.Options{AOF: true})

@@ -29,6 +29,9 @@ var (
 // end every statistic, oldest, newest and the DB 0 attempt store must equal
 // what one clean run produces.
 func TestChaos(t *testing.T) {
+	if testing.Short() {
+		t.Skip("kills the daemon and Redis for minutes; runs without -short")
+	}
 	seed := *chaosSeed
 	if seed == 0 {
 		seed = uint64(time.Now().UnixNano())

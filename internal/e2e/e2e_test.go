@@ -39,6 +39,9 @@ func mixed(n int, seed uint64) []workload.Line {
 }
 
 func TestQueueEndToEndThenFlush(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the race-enabled binary; runs without -short")
+	}
 	e := newEnv(t, "")
 	lines := mixed(6000, 1)
 	want := workload.Expect(lines, time.UTC)
@@ -81,6 +84,9 @@ func TestQueueEndToEndThenFlush(t *testing.T) {
 }
 
 func TestFileModeGivesTheSameStatistics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the race-enabled binary; runs without -short")
+	}
 	e := newEnv(t, "")
 	lines := mixed(5000, 2)
 	want := workload.Expect(lines, time.UTC)

@@ -49,6 +49,8 @@ func TestNewRegistersEveryMetricWithItsType(t *testing.T) {
 		"analyzer_d4_log_last_compile_timestamp_seconds": dto.MetricType_GAUGE,
 		"analyzer_d4_log_charts_rendered_total":          dto.MetricType_COUNTER,
 		"analyzer_d4_log_build_info":                     dto.MetricType_GAUGE,
+		"analyzer_d4_log_foreign_key_refusals_total":     dto.MetricType_COUNTER,
+		"analyzer_d4_log_counting_blocked":               dto.MetricType_GAUGE,
 	}
 	got := gather(t, reg)
 	for name, typ := range want {
@@ -64,7 +66,16 @@ func TestNewRegistersEveryMetricWithItsType(t *testing.T) {
 			t.Errorf("metric %s has no help text", name)
 		}
 	}
+	// The runtime and process collectors every exporter has.
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "process_open_fds"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("metric %s not registered", name)
+		}
+	}
 	for name, mf := range got {
+		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
+			continue
+		}
 		if _, ok := want[name]; !ok {
 			t.Errorf("unexpected metric %s", name)
 		}

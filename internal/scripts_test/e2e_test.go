@@ -209,6 +209,9 @@ func sshdLine(user, src string) string {
 // lines, launch again, stop, and find the counts again after a restart of
 // the counting Redis from its append-only file alone.
 func TestLaunchAndStop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("launches the whole setup under screen; runs without -short")
+	}
 	bash := needTool(t, "bash")
 	screenBin := needTool(t, "screen")
 	server := needTool(t, "redis-server")

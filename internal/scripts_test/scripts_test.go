@@ -304,6 +304,9 @@ func fakeCheckout(t *testing.T) string {
 }
 
 func TestInstallBuildsOnceAndIsIdempotent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the daemon twice; runs without -short")
+	}
 	bash := needTool(t, "bash")
 	needTool(t, "go")
 	dir := fakeCheckout(t)
