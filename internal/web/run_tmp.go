@@ -1,5 +1,0 @@
-package web
-
-import "context"
-
-func (s *Server) Run(ctx context.Context) error { return s.Serve(ctx) }
