@@ -17,22 +17,22 @@ import (
 	"time"
 )
 
-// running is a Server being served by start.
+// running is a Server being run by start.
 type running struct {
 	*Server
 	cancel context.CancelFunc
-	done   chan struct{} // closed when Serve has returned
-	err    error         // what Serve returned; read only after done
+	done   chan struct{} // closed when Run has returned
+	err    error         // what Run returned; read only after done
 }
 
-// wait returns Serve's result, failing the test if it does not come soon.
+// wait returns Run's result, failing the test if it does not come soon.
 func (r *running) wait(t *testing.T, within time.Duration) error {
 	t.Helper()
 	select {
 	case <-r.done:
 		return r.err
 	case <-time.After(within):
-		t.Fatalf("Serve did not return within %v", within)
+		t.Fatalf("Run did not return within %v", within)
 		return nil
 	}
 }
@@ -51,7 +51,7 @@ func start(t *testing.T, h http.Handler, adjust func(*Server)) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Server: s, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		r.err = s.Serve(ctx)
+		r.err = s.Run(ctx)
 		close(r.done)
 	}()
 	t.Cleanup(func() {
@@ -59,7 +59,7 @@ func start(t *testing.T, h http.Handler, adjust func(*Server)) *running {
 		select {
 		case <-r.done:
 		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after cancel")
+			t.Error("Run did not return after cancel")
 		}
 	})
 	return r
@@ -71,10 +71,14 @@ func TestListenSetsTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// No deadline for a whole response: writes get one each.
 	if s.srv.ReadHeaderTimeout != 5*time.Second || s.srv.ReadTimeout != 30*time.Second ||
-		s.srv.WriteTimeout != 60*time.Second || s.srv.IdleTimeout != 120*time.Second ||
+		s.srv.WriteTimeout != 0 || s.writeStall != 30*time.Second || s.srv.IdleTimeout != 30*time.Second ||
 		s.srv.MaxHeaderBytes != 64<<10 || s.srv.ErrorLog == nil {
-		t.Errorf("server settings: %+v", s.srv)
+		t.Errorf("server settings: %+v, per-write deadline %v", s.srv, s.writeStall)
+	}
+	if n := s.MaxConns(); n < minConns || n > maxConns {
+		t.Errorf("MaxConns %d, want between %d and %d", n, minConns, maxConns)
 	}
 }
 
@@ -107,7 +111,7 @@ func TestListenRefusesEmptyAddress(t *testing.T) {
 	}
 }
 
-func TestServeAnswersThenStopsOnCancel(t *testing.T) {
+func TestRunAnswersThenStopsOnCancel(t *testing.T) {
 	h := newHandler(t, fixture(t), nil, nil)
 	s := start(t, h, nil)
 	url := "http://" + s.Addr().String()
@@ -135,15 +139,15 @@ func TestServeAnswersThenStopsOnCancel(t *testing.T) {
 
 	s.cancel()
 	if err := s.wait(t, 5*time.Second); err != nil {
-		t.Errorf("Serve after cancel: %v, want nil", err)
+		t.Errorf("Run after cancel: %v, want nil", err)
 	}
 	if c, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
 		c.Close()
-		t.Error("still accepting connections after Serve returned")
+		t.Error("still accepting connections after Run returned")
 	}
 }
 
-func TestServeLetsInFlightRequestFinish(t *testing.T) {
+func TestRunLetsInFlightRequestFinish(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
@@ -171,7 +175,7 @@ func TestServeLetsInFlightRequestFinish(t *testing.T) {
 	s.cancel()
 	select {
 	case <-s.done:
-		t.Fatalf("Serve returned %v with a request in flight", s.err)
+		t.Fatalf("Run returned %v with a request in flight", s.err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
@@ -179,11 +183,11 @@ func TestServeLetsInFlightRequestFinish(t *testing.T) {
 		t.Errorf("in-flight request: body %q err %v", r.body, r.err)
 	}
 	if err := s.wait(t, 5*time.Second); err != nil {
-		t.Errorf("Serve: %v, want nil", err)
+		t.Errorf("Run: %v, want nil", err)
 	}
 }
 
-func TestServeGivesUpAfterGrace(t *testing.T) {
+func TestRunGivesUpAfterGrace(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	entered := make(chan struct{})
@@ -201,7 +205,7 @@ func TestServeGivesUpAfterGrace(t *testing.T) {
 	<-entered
 	s.cancel()
 	if err := s.wait(t, 5*time.Second); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Serve: %v, want a deadline error", err)
+		t.Errorf("Run: %v, want a deadline error", err)
 	}
 }
 
@@ -243,8 +247,8 @@ func TestCloseBeforeServe(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := s.Serve(context.Background()); err != nil {
-		t.Errorf("Serve after Close: %v, want nil", err)
+	if err := s.Run(context.Background()); err != nil {
+		t.Errorf("Run after Close: %v, want nil", err)
 	}
 	// The port is free again for a restarted daemon.
 	s2, err := Listen(addr, "conf.sample/http_server", http.NotFoundHandler())

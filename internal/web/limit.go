@@ -1,0 +1,173 @@
+package web
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Connection cap. Every open connection costs the process descriptors, and a
+// descriptor the web server holds is one a compile or a Redis pool cannot
+// open: 20,000 idle keep-alive connections once made every compile fail with
+// "too many open files". So half of the open-file limit always stays with the
+// daemon, and the server's share is divided by what one connection can hold at
+// once (its socket, the published directory it reads from, the file it sends).
+const (
+	fdsPerConn = 3
+	// maxConns bounds memory too (some 20 KiB per idle connection); a server
+	// for a few operators, browsers and monitors never needs more.
+	maxConns = 1024
+	// minConns keeps a daemon under a tiny limit reachable at all.
+	minConns = 8
+)
+
+// connCap is the number of connections served at once under an open-file
+// limit of nofile descriptors.
+func connCap(nofile uint64) int {
+	n := nofile / 2 / fdsPerConn
+	switch {
+	case n > maxConns:
+		return maxConns
+	case n < minConns:
+		return minConns
+	default:
+		return int(n)
+	}
+}
+
+// limitListener hands the server at most cap(slots) open connections. When
+// they are all taken it closes the one that has waited longest without a
+// request in progress (an idle keep-alive connection, or a new one that has not
+// sent its request yet) before accepting another, so that clients holding
+// connections open cannot lock out a monitor asking /healthz. Connections with
+// a request in progress are never closed to make room; when every connection
+// is busy, new clients wait in the kernel's accept queue until one finishes.
+type limitListener struct {
+	net.Listener
+
+	slots     chan struct{} // one token per open connection; Accept sends, limitConn.Close receives
+	closed    chan struct{} // closed by Close, so that an Accept waiting for a slot returns
+	closeOnce sync.Once
+
+	// onEvict is called after a connection was closed to make room; set
+	// before the first Accept, may be nil.
+	onEvict func()
+
+	mu    sync.Mutex
+	conns map[*limitConn]connEntry // the open connections the server may still use
+}
+
+// connEntry is what the server last told about a connection through ConnState.
+type connEntry struct {
+	state http.ConnState
+	since time.Time // when it entered state
+}
+
+func newLimitListener(ln net.Listener, n int) *limitListener {
+	return &limitListener{
+		Listener: ln,
+		slots:    make(chan struct{}, n),
+		closed:   make(chan struct{}),
+		conns:    make(map[*limitConn]connEntry),
+	}
+}
+
+// Accept makes room if every slot is taken, then waits for the next client.
+// http.Server calls it from a single goroutine, so only connections closing
+// can change the count between the check and the send.
+func (l *limitListener) Accept() (net.Conn, error) {
+	if len(l.slots) == cap(l.slots) && l.evictOldestIdle() && l.onEvict != nil {
+		l.onEvict()
+	}
+	select {
+	case l.slots <- struct{}{}:
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.slots
+		return nil, err
+	}
+	lc := &limitConn{Conn: c, l: l}
+	l.mu.Lock()
+	l.conns[lc] = connEntry{state: http.StateNew, since: time.Now()}
+	l.mu.Unlock()
+	return lc, nil
+}
+
+// evictOldestIdle closes the connection that has been idle or new the longest
+// and reports whether there was one. Its slot is free when it returns, because
+// limitConn.Close releases it synchronously. A request arriving on the chosen
+// connection at this very moment is cut; clients retry a request on a reused
+// connection that closes, and http.Server.Shutdown takes the same risk.
+func (l *limitListener) evictOldestIdle() bool {
+	l.mu.Lock()
+	var victim *limitConn
+	var oldest time.Time
+	for c, e := range l.conns {
+		if e.state != http.StateNew && e.state != http.StateIdle {
+			continue
+		}
+		if victim == nil || e.since.Before(oldest) {
+			victim, oldest = c, e.since
+		}
+	}
+	l.mu.Unlock()
+	if victim == nil {
+		return false
+	}
+	_ = victim.Close()
+	return true
+}
+
+// connState is the http.Server's ConnState hook.
+func (l *limitListener) connState(c net.Conn, st http.ConnState) {
+	lc, ok := c.(*limitConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, open := l.conns[lc]; !open {
+		return // already closed, perhaps by an eviction
+	}
+	switch st {
+	case http.StateClosed, http.StateHijacked:
+		// A hijacked connection is the handler's to close; its slot is
+		// released then, but it is never a candidate for eviction.
+		delete(l.conns, lc)
+	default:
+		l.conns[lc] = connEntry{state: st, since: time.Now()}
+	}
+}
+
+// Close stops Accept, including one waiting for a slot.
+func (l *limitListener) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	return l.Listener.Close()
+}
+
+// open is the number of connections handed out and not yet closed.
+func (l *limitListener) open() int { return len(l.slots) }
+
+// limitConn gives its slot back when it is closed, once however many times
+// the server and an eviction close it.
+type limitConn struct {
+	net.Conn
+	l    *limitListener
+	once sync.Once
+	err  error // the first Close's result; read after once
+}
+
+func (c *limitConn) Close() error {
+	c.once.Do(func() {
+		c.err = c.Conn.Close()
+		c.l.mu.Lock()
+		delete(c.l.conns, c)
+		c.l.mu.Unlock()
+		<-c.l.slots
+	})
+	return c.err
+}
