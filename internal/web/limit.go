@@ -36,18 +36,23 @@ func connCap(nofile uint64) int {
 	}
 }
 
-// limitListener hands the server at most cap(slots) open connections. When
-// they are all taken it closes the one that has waited longest without a
-// request in progress (an idle keep-alive connection, or a new one that has not
-// sent its request yet) before accepting another, so that clients holding
-// connections open cannot lock out a monitor asking /healthz. Connections with
-// a request in progress are never closed to make room; when every connection
-// is busy, new clients wait in the kernel's accept queue until one finishes.
+// limitListener keeps at most max connections open: max-1 being served and
+// one being admitted. When every serving slot is taken, it accepts the next
+// client and then closes the connection that has waited longest without a
+// request in progress (an idle keep-alive connection, or one that has not sent
+// its request yet) to make room for it, so that clients holding connections
+// open cannot lock out a monitor asking /healthz. Nothing is closed before a
+// client actually waits, and connections with a request in progress are never
+// closed: when all of them are busy, the newcomer waits until one finishes or
+// turns idle, and clients behind it wait in the kernel's accept queue, which
+// costs the process no descriptor.
 type limitListener struct {
 	net.Listener
+	max int
 
-	slots     chan struct{} // one token per open connection; Accept sends, limitConn.Close receives
-	closed    chan struct{} // closed by Close, so that an Accept waiting for a slot returns
+	slots     chan struct{} // one token per connection being served (max-1); Accept sends, limitConn.Close receives
+	idle      chan struct{} // size 1: a connection turned idle, so a waiting newcomer may evict it
+	closed    chan struct{} // closed by Close, so that a waiting Accept returns
 	closeOnce sync.Once
 
 	// onEvict is called after a connection was closed to make room; set
@@ -64,37 +69,70 @@ type connEntry struct {
 	since time.Time // when it entered state
 }
 
+// newLimitListener limits ln to n connections; n is at least 2 (one served,
+// one admitted).
 func newLimitListener(ln net.Listener, n int) *limitListener {
+	n = max(n, 2)
 	return &limitListener{
 		Listener: ln,
-		slots:    make(chan struct{}, n),
+		max:      n,
+		slots:    make(chan struct{}, n-1),
+		idle:     make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		conns:    make(map[*limitConn]connEntry),
 	}
 }
 
-// Accept makes room if every slot is taken, then waits for the next client.
-// http.Server calls it from a single goroutine, so only connections closing
-// can change the count between the check and the send.
+// Accept returns the next client. http.Server calls it from a single
+// goroutine, so only this method takes slots.
 func (l *limitListener) Accept() (net.Conn, error) {
-	if len(l.slots) == cap(l.slots) && l.evictOldestIdle() && l.onEvict != nil {
-		l.onEvict()
-	}
 	select {
-	case l.slots <- struct{}{}:
 	case <-l.closed:
 		return nil, net.ErrClosed
+	case l.slots <- struct{}{}:
+		c, err := l.Listener.Accept()
+		if err != nil {
+			<-l.slots
+			return nil, err
+		}
+		return l.register(c), nil
+	default:
 	}
+	// Every slot is taken: admit the newcomer, then make room for it.
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.slots
 		return nil, err
 	}
+	for {
+		select {
+		case l.slots <- struct{}{}:
+			return l.register(c), nil
+		default:
+		}
+		if l.evictOldestIdle() {
+			if l.onEvict != nil {
+				l.onEvict()
+			}
+			continue // its slot is free now
+		}
+		select {
+		case l.slots <- struct{}{}:
+			return l.register(c), nil
+		case <-l.idle:
+		case <-l.closed:
+			_ = c.Close()
+			return nil, net.ErrClosed
+		}
+	}
+}
+
+// register tracks c, which holds a slot, from its acceptance.
+func (l *limitListener) register(c net.Conn) *limitConn {
 	lc := &limitConn{Conn: c, l: l}
 	l.mu.Lock()
 	l.conns[lc] = connEntry{state: http.StateNew, since: time.Now()}
 	l.mu.Unlock()
-	return lc, nil
+	return lc
 }
 
 // evictOldestIdle closes the connection that has been idle or new the longest
@@ -140,6 +178,12 @@ func (l *limitListener) connState(c net.Conn, st http.ConnState) {
 		delete(l.conns, lc)
 	default:
 		l.conns[lc] = connEntry{state: st, since: time.Now()}
+		if st == http.StateIdle {
+			select {
+			case l.idle <- struct{}{}:
+			default: // a wake-up is already pending
+			}
+		}
 	}
 }
 
@@ -149,7 +193,8 @@ func (l *limitListener) Close() error {
 	return l.Listener.Close()
 }
 
-// open is the number of connections handed out and not yet closed.
+// open is the number of connections being served (slots taken, including
+// one reserved by an Accept waiting for its client).
 func (l *limitListener) open() int { return len(l.slots) }
 
 // limitConn gives its slot back when it is closed, once however many times

@@ -89,9 +89,10 @@ func Listen(addr, configFile string, h http.Handler) (*Server, error) {
 	return s, nil
 }
 
-// MaxConns is the number of connections served at once; beyond it the
-// longest-idle connection is closed to make room for a new one.
-func (s *Server) MaxConns() int { return cap(s.lim.slots) }
+// MaxConns is the number of connections the server holds open at once (one
+// of them being admitted); at the cap, the longest-idle connection is closed
+// to make room for a new client.
+func (s *Server) MaxConns() int { return s.lim.max }
 
 // SetLogger routes the HTTP server's own error messages to l at level Warn.
 // It also receives a warning, at most once a minute, while the connection cap
