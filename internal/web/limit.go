@@ -58,6 +58,9 @@ type limitListener struct {
 	// onEvict is called after a connection was closed to make room; set
 	// before the first Accept, may be nil.
 	onEvict func()
+	// writeStall is the deadline of every write to a connection; zero for
+	// none. Set before the first Accept.
+	writeStall time.Duration
 
 	mu    sync.Mutex
 	conns map[*limitConn]connEntry // the open connections the server may still use
@@ -198,12 +201,28 @@ func (l *limitListener) Close() error {
 func (l *limitListener) open() int { return len(l.slots) }
 
 // limitConn gives its slot back when it is closed, once however many times
-// the server and an eviction close it.
+// the server and an eviction close it, and gives every write its own
+// deadline.
+//
+// The write deadline lives here, below http.Server, so that it covers
+// everything written: headers, every piece of the body and the final flush
+// after the handler returns. Because limitConn does not implement
+// io.ReaderFrom, the server copies a file in writes of 32 KiB rather than one
+// sendfile call, and each of those writes gets the whole deadline.
 type limitConn struct {
 	net.Conn
 	l    *limitListener
 	once sync.Once
 	err  error // the first Close's result; read after once
+}
+
+func (c *limitConn) Write(p []byte) (int, error) {
+	if d := c.l.writeStall; d > 0 {
+		if err := c.Conn.SetWriteDeadline(time.Now().Add(d)); err != nil {
+			return 0, err
+		}
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *limitConn) Close() error {

@@ -40,6 +40,7 @@ func TestConnCap(t *testing.T) {
 type countingListener struct {
 	net.Listener
 	accepted   chan struct{} // if not nil, gets a value for every connection accepted
+	closes     chan struct{} // if not nil, gets a value for every connection closed
 	mu         sync.Mutex
 	open, peak int
 }
@@ -72,12 +73,16 @@ type countedConn struct {
 }
 
 func (c *countedConn) Close() error {
+	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.l.mu.Lock()
 		c.l.open--
 		c.l.mu.Unlock()
+		if c.l.closes != nil {
+			c.l.closes <- struct{}{}
+		}
 	})
-	return c.Conn.Close()
+	return err
 }
 
 // startCapped runs the handler under a connection cap of n whose timeouts

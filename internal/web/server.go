@@ -15,9 +15,10 @@ import (
 )
 
 // Server timeouts. No timeout covers a whole response: a 60 MB CSV sent to a
-// client reading 200 KB/s takes five minutes, so instead every write must make
-// progress within writeStallTimeout, which drops a client that stopped reading
-// and keeps one that reads slowly. The header timeout closes connections that
+// client reading 200 KB/s takes five minutes, so instead every write to a
+// connection (at most 32 KiB, see limitConn.Write) must complete within
+// writeStallTimeout, which drops a client that stopped reading and keeps one
+// that reads slowly. The header timeout closes connections that
 // never send a complete request (slow-loris); the read timeout bounds a request
 // body, which no handler here reads; the idle timeout is short because every
 // idle keep-alive connection holds a descriptor the daemon may need.
@@ -79,7 +80,7 @@ func Listen(addr, configFile string, h http.Handler) (*Server, error) {
 		writeStall: writeStallTimeout,
 	}
 	s.srv = &http.Server{
-		Handler:           s.withDeadlines(h),
+		Handler:           withReadDeadline(h),
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		IdleTimeout:       idleTimeout,
@@ -115,6 +116,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // serving failed or requests were still running when the grace period ended.
 func (s *Server) Run(ctx context.Context) error {
 	s.lim.onEvict = s.warnEvicted
+	s.lim.writeStall = s.writeStall
 	s.srv.ConnState = s.lim.connState
 	done := make(chan error, 1) // written once by the serving goroutine
 	go func() { done <- s.srv.Serve(s.lim) }()
@@ -175,47 +177,20 @@ func (s *Server) warnEvicted() {
 	}
 }
 
-// withDeadlines gives every response a deadline per write rather than one for
-// the whole response (see writeStallTimeout).
-func (s *Server) withDeadlines(h http.Handler) http.Handler {
+// withReadDeadline lifts the read deadline from requests that have been read
+// whole: the server's read timeout would otherwise expire under a long
+// download and cancel its context. A request with a body keeps it, so that a
+// body dripped after the response cannot keep the connection busy. Writes
+// have their own deadline each (limitConn.Write).
+func withReadDeadline(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rc := http.NewResponseController(w)
 		if r.Body == http.NoBody {
-			// The request is read whole; the server's read deadline
-			// would otherwise expire under a long download and cancel
-			// its context. A request with a body keeps it, so that a
-			// body dripped after the response cannot hold the
-			// connection busy.
-			_ = rc.SetReadDeadline(time.Time{})
+			// ErrNotSupported only outside a real server (httptest).
+			_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		}
-		dw := &deadlineWriter{ResponseWriter: w, rc: rc, stall: s.writeStall}
-		dw.extend() // covers headers sent without a body write
-		h.ServeHTTP(dw, r)
+		h.ServeHTTP(w, r)
 	})
 }
-
-// deadlineWriter moves the connection's write deadline forward before every
-// write. It deliberately does not implement io.ReaderFrom: http.ServeContent
-// would then hand the whole file to one sendfile call under one deadline,
-// whereas io.Copy's 32 KiB writes each get their own.
-type deadlineWriter struct {
-	http.ResponseWriter
-	rc    *http.ResponseController
-	stall time.Duration
-}
-
-func (w *deadlineWriter) extend() {
-	// ErrNotSupported only outside a real server (httptest).
-	_ = w.rc.SetWriteDeadline(time.Now().Add(w.stall))
-}
-
-func (w *deadlineWriter) Write(p []byte) (int, error) {
-	w.extend()
-	return w.ResponseWriter.Write(p)
-}
-
-// Unwrap lets http.ResponseController reach the connection.
-func (w *deadlineWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // addrError keeps the operator-facing message short while still letting
 // callers match the cause with errors.Is.

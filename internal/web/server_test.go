@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -316,4 +318,120 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// smallBuffers shrinks the kernel's send buffer of every accepted connection,
+// so that a client that stops reading blocks the server's writes after some
+// kilobytes rather than after the megabytes loopback buffers hold.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(32 << 10)
+	}
+	return c, err
+}
+
+// throttled reads at most chunk bytes per Read, pausing before each: a client
+// on a slow link that keeps reading.
+type throttled struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (t *throttled) Read(p []byte) (int, error) {
+	time.Sleep(t.pause)
+	return t.r.Read(p[:min(len(p), t.chunk)])
+}
+
+// startDownloads serves a directory holding sshd/big.csv of size bytes with
+// a per-write deadline of stall, and returns the file's content and a channel
+// that gets a value whenever the server closes a connection.
+func startDownloads(t *testing.T, size int, stall time.Duration) (*running, []byte, <-chan struct{}) {
+	t.Helper()
+	dir := t.TempDir()
+	content := bytes.Repeat([]byte("203.0.113.7,12345\n"), size/18+1)[:size]
+	if err := os.MkdirAll(filepath.Join(dir, "sshd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sshd", "big.csv"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	closes := make(chan struct{}, 16)
+	s := start(t, newHandler(t, dir, nil, nil), func(s *Server) {
+		s.lim = newLimitListener(&countingListener{Listener: smallBuffers{s.ln}, closes: closes}, 16)
+		s.writeStall = stall
+		// Shorter than the download too: the read deadline must not
+		// end a response either.
+		s.srv.ReadTimeout = stall
+	})
+	return s, content, closes
+}
+
+// requestBig sends a GET for the big file on a connection whose receive
+// buffer is small, for the same reason as smallBuffers.
+func requestBig(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.WriteString(c, "GET /sshd/big.csv HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSlowReaderGetsWholeFile(t *testing.T) {
+	const stall = 200 * time.Millisecond
+	s, content, _ := startDownloads(t, 2<<20, stall)
+	c := requestBig(t, s.Addr().String())
+
+	// 16 KiB every 5 ms: slow, and the download lasts several times the
+	// per-write deadline, but every write makes progress well within it.
+	began := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReaderSize(&throttled{r: c, chunk: 16 << 10, pause: 5 * time.Millisecond}, 16<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("after %d of %d bytes: %v", len(got), len(content), err)
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, content) {
+		t.Errorf("status %d, %d bytes, want 200 and the %d-byte file", resp.StatusCode, len(got), len(content))
+	}
+	if took := time.Since(began); took < 2*stall {
+		// Then the file fit in the buffers and the test proved nothing.
+		t.Errorf("download took %v, want it longer than twice the per-write deadline %v", took, stall)
+	}
+}
+
+func TestStalledReaderIsCut(t *testing.T) {
+	s, content, closes := startDownloads(t, 4<<20, 200*time.Millisecond)
+	c := requestBig(t, s.Addr().String())
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The client stops reading; the server must give up on it.
+	select {
+	case <-closes:
+	case <-time.After(20 * time.Second):
+		t.Fatal("server still holds the connection of a client that stopped reading")
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if len(got) >= len(content) {
+		t.Errorf("stalled client got all %d bytes", len(got))
+	}
 }
