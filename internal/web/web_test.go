@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -643,4 +644,119 @@ func FuzzRangeHeader(f *testing.F) {
 			t.Fatalf("Range %q: more than %d parts", rng, maxRanges)
 		}
 	})
+}
+
+func TestHealthTimingFitsTheDocumentedWindow(t *testing.T) {
+	// The README promises an answer within 5 s.
+	if healthTimeout != 5*time.Second {
+		t.Errorf("healthTimeout %v; the README documents 5 s", healthTimeout)
+	}
+	if !(0 < healthCheckTimeout && healthCheckTimeout < healthWait && healthWait < healthTimeout) {
+		t.Errorf("check deadline %v, wait %v, window %v: want 0 < check < wait < window",
+			healthCheckTimeout, healthWait, healthTimeout)
+	}
+}
+
+// healthzWithin sends GET /healthz to h and fails the test if no answer comes
+// within the documented window.
+func healthzWithin(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+	t.Helper()
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- do(h, http.MethodGet, "/healthz", nil) }()
+	select {
+	case rec := <-done:
+		return rec
+	case <-time.After(healthTimeout):
+		t.Fatalf("/healthz gave no answer within %v", healthTimeout)
+		return nil
+	}
+}
+
+func TestHealthzAnswersWhenCheckHangs(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var calls atomic.Int32
+	hang := func(context.Context) Status {
+		calls.Add(1)
+		<-release // ignores its deadline, as a stuck call would
+		return Status{D4Redis: true, CountingRedis: true}
+	}
+	h, err := buildHandler(t.TempDir(), hang, prometheus.NewRegistry(), 300*time.Millisecond, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Concurrent requests, as from several monitors.
+	const n = 3
+	recs := make(chan *httptest.ResponseRecorder, n)
+	for range n {
+		go func() { recs <- do(h, http.MethodGet, "/healthz", nil) }()
+	}
+	for range n {
+		var rec *httptest.ResponseRecorder
+		select {
+		case rec = <-recs:
+		case <-time.After(healthTimeout):
+			t.Fatalf("/healthz gave no answer within %v", healthTimeout)
+		}
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("status %d, want 503", rec.Code)
+		}
+		var st Status
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+			t.Fatalf("body %q: %v", rec.Body, err)
+		}
+		if st.D4Redis || st.CountingRedis || !strings.Contains(st.Error, "did not finish within 300ms") {
+			t.Errorf("body %s: want both servers unknown and the timeout said", rec.Body)
+		}
+	}
+	// They shared the one stuck call instead of piling up more.
+	if got := calls.Load(); got != 1 {
+		t.Errorf("health function called %d times, want 1", got)
+	}
+}
+
+func TestHealthzReportsWhatTheCheckKnowsAtItsDeadline(t *testing.T) {
+	const checkTimeout = 200 * time.Millisecond
+	var deadlineIn time.Duration
+	partial := func(ctx context.Context) Status {
+		dl, _ := ctx.Deadline()
+		deadlineIn = time.Until(dl)
+		<-ctx.Done() // the counting Redis never answers
+		return Status{D4Redis: true, QueueLength: 3, Error: "counting redis: no answer"}
+	}
+	h, err := buildHandler(t.TempDir(), partial, prometheus.NewRegistry(), 2*time.Second, checkTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := healthzWithin(t, h)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+	want := `{"d4_redis":true,"counting_redis":false,"queue_length":3,"seconds_since_last_counted":null,"last_compile":null,"error":"counting redis: no answer"}`
+	if got := strings.TrimSpace(rec.Body.String()); got != want {
+		t.Errorf("body\n got %s\nwant %s", got, want)
+	}
+	if deadlineIn <= 0 || deadlineIn > checkTimeout {
+		t.Errorf("health function's deadline %v away, want within %v", deadlineIn, checkTimeout)
+	}
+}
+
+func TestHealthzSurvivesPanickingCheck(t *testing.T) {
+	var calls atomic.Int32
+	h := newHandler(t, t.TempDir(), func(context.Context) Status {
+		calls.Add(1)
+		panic("nil pool")
+	}, nil)
+	rec := healthzWithin(t, h)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "nil pool") {
+		t.Errorf("status %d body %q, want 503 naming the failure", rec.Code, rec.Body)
+	}
+	// The next request starts a new call.
+	if rec := healthzWithin(t, h); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("second request: status %d", rec.Code)
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("health function called %d times for two requests in turn, want 2", got)
+	}
 }
