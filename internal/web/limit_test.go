@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,16 +90,19 @@ func (c *countedConn) Close() error {
 // startCapped runs the handler under a connection cap of n whose timeouts
 // for idle and silent connections are far beyond the test, so that only the
 // cap can free a connection. accepted, if not nil, gets a value for every
-// connection the server accepts.
+// connection the server accepts. The server logs to s.logs.
 func startCapped(t *testing.T, h http.Handler, n int, accepted chan struct{}) (*running, *countingListener) {
 	t.Helper()
 	var cl *countingListener
+	logs := new(syncBuffer)
 	s := start(t, h, func(s *Server) {
+		s.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
 		cl = &countingListener{Listener: s.ln, accepted: accepted}
 		s.lim = newLimitListener(cl, n)
 		s.srv.ReadHeaderTimeout = time.Hour
 		s.srv.IdleTimeout = time.Hour
 	})
+	s.logs = logs
 	return s, cl
 }
 
@@ -188,6 +193,10 @@ func TestSilentConnectionsCannotLockOutMonitor(t *testing.T) {
 	}
 	if _, peak := cl.counts(); peak > limit {
 		t.Errorf("server held %d connections at once, cap %d", peak, limit)
+	}
+	// The operator hears of it, once for the whole storm.
+	if got := strings.Count(s.logs.String(), "http connection limit reached"); got != 1 {
+		t.Errorf("%d warnings about the connection limit, want 1; log:\n%s", got, s.logs.String())
 	}
 	// The oldest silent connections were closed to make room: the first
 	// one reads end of file.

@@ -24,6 +24,7 @@ type running struct {
 	*Server
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Run has returned
+	logs   *syncBuffer   // the server's log, when a test routes it there
 	err    error         // what Run returned; read only after done
 }
 
