@@ -16,12 +16,12 @@ import (
 
 // Server timeouts. No timeout covers a whole response: a 60 MB CSV sent to a
 // client reading 200 KB/s takes five minutes, so instead every write to a
-// connection (at most 32 KiB, see limitConn.Write) must complete within
-// writeStallTimeout, which drops a client that stopped reading and keeps one
-// that reads slowly. The header timeout closes connections that
-// never send a complete request (slow-loris); the read timeout bounds a request
-// body, which no handler here reads; the idle timeout is short because every
-// idle keep-alive connection holds a descriptor the daemon may need.
+// connection (a file goes out 32 KiB at a time, see limitConn) must complete
+// within writeStallTimeout, which drops a client that stopped reading and
+// keeps one that reads slowly. The header timeout closes connections that
+// never send a complete request (slow-loris); the read timeout bounds a
+// request body, which no handler here reads; the idle timeout is short because
+// every idle keep-alive connection holds a descriptor the daemon may need.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
@@ -47,7 +47,7 @@ type Server struct {
 	lim        *limitListener // ln under the connection cap; what Run serves
 	srv        *http.Server
 	grace      time.Duration
-	writeStall time.Duration // per-write deadline; read by every request
+	writeStall time.Duration // per-write deadline; handed to the connections by Run
 	log        *slog.Logger  // nil until SetLogger
 
 	warnMu   sync.Mutex

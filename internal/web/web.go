@@ -32,7 +32,9 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
@@ -125,8 +127,9 @@ func contentType(ext string) string {
 // Handler serves the published directories of dataDir read-only (see the
 // package comment), GET /healthz (200 with the Status as JSON when both Redis
 // servers are reachable, else 503 with the same JSON) and GET /metrics (the
-// gatherer's metrics in the Prometheus text format). dataDir must exist: the
-// caller creates it before.
+// gatherer's metrics in the Prometheus text format). dataDir need not exist
+// yet, so that a daemon can bind its port before it creates anything; until
+// it does, every file is 404.
 func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer) (http.Handler, error) {
 	return buildHandler(dataDir, health, gatherer, healthWait, healthCheckTimeout)
 }
@@ -139,15 +142,20 @@ func buildHandler(dataDir string, health HealthFunc, gatherer prometheus.Gathere
 	if gatherer == nil {
 		return nil, fmt.Errorf("web handler: no metrics gatherer")
 	}
-	// Opened once here only to refuse a missing or unreadable directory at
-	// start; requests open their own Root so that the directory being
-	// replaced while the daemon runs is picked up rather than served stale.
+	// Opened once here only to refuse a directory that cannot be served
+	// (not a directory, unreadable) at start; requests open their own Root
+	// so that the directory being created or replaced while the daemon runs
+	// is picked up rather than served stale.
 	root, err := os.OpenRoot(dataDir)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Created later by the daemon.
+	case err != nil:
 		return nil, fmt.Errorf("open output directory %q: %w", dataDir, err)
-	}
-	if err := root.Close(); err != nil {
-		return nil, fmt.Errorf("close output directory %q: %w", dataDir, err)
+	default:
+		if err := root.Close(); err != nil {
+			return nil, fmt.Errorf("close output directory %q: %w", dataDir, err)
+		}
 	}
 
 	metrics := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{

@@ -268,9 +268,16 @@ func TestOnlyGetAndHead(t *testing.T) {
 }
 
 func TestFilesAppearingAfterStartAreServed(t *testing.T) {
-	// The daemon creates the directory, starts serving, and compiles later.
-	data := t.TempDir()
+	// The daemon binds its port, then creates the directory, and compiles
+	// later.
+	data := filepath.Join(t.TempDir(), "data")
 	h := newHandler(t, data, nil, nil)
+	if rec := do(h, http.MethodGet, "/sshd/dailystatistics.html", nil); rec.Code != http.StatusNotFound {
+		t.Fatalf("before the directory exists: status %d, want 404", rec.Code)
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if rec := do(h, http.MethodGet, "/sshd/dailystatistics.html", nil); rec.Code != http.StatusNotFound {
 		t.Fatalf("before compile: status %d, want 404", rec.Code)
 	}
@@ -287,8 +294,12 @@ func TestFilesAppearingAfterStartAreServed(t *testing.T) {
 
 func TestHandlerRefusesBadArguments(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	if _, err := Handler(filepath.Join(t.TempDir(), "missing"), okHealth, reg); err == nil {
-		t.Error("missing data directory accepted")
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Handler(notDir, okHealth, reg); err == nil {
+		t.Error("a regular file accepted as the data directory")
 	}
 	if _, err := Handler(t.TempDir(), nil, reg); err == nil {
 		t.Error("nil health accepted")
