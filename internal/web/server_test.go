@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -17,22 +19,23 @@ import (
 	"time"
 )
 
-// running is a Server being served by start.
+// running is a Server being run by start.
 type running struct {
 	*Server
 	cancel context.CancelFunc
-	done   chan struct{} // closed when Serve has returned
-	err    error         // what Serve returned; read only after done
+	done   chan struct{} // closed when Run has returned
+	logs   *syncBuffer   // the server's log, when a test routes it there
+	err    error         // what Run returned; read only after done
 }
 
-// wait returns Serve's result, failing the test if it does not come soon.
+// wait returns Run's result, failing the test if it does not come soon.
 func (r *running) wait(t *testing.T, within time.Duration) error {
 	t.Helper()
 	select {
 	case <-r.done:
 		return r.err
 	case <-time.After(within):
-		t.Fatalf("Serve did not return within %v", within)
+		t.Fatalf("Run did not return within %v", within)
 		return nil
 	}
 }
@@ -51,7 +54,7 @@ func start(t *testing.T, h http.Handler, adjust func(*Server)) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{Server: s, cancel: cancel, done: make(chan struct{})}
 	go func() {
-		r.err = s.Serve(ctx)
+		r.err = s.Run(ctx)
 		close(r.done)
 	}()
 	t.Cleanup(func() {
@@ -59,7 +62,7 @@ func start(t *testing.T, h http.Handler, adjust func(*Server)) *running {
 		select {
 		case <-r.done:
 		case <-time.After(10 * time.Second):
-			t.Error("Serve did not return after cancel")
+			t.Error("Run did not return after cancel")
 		}
 	})
 	return r
@@ -71,10 +74,14 @@ func TestListenSetsTimeouts(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
+	// No deadline for a whole response: writes get one each.
 	if s.srv.ReadHeaderTimeout != 5*time.Second || s.srv.ReadTimeout != 30*time.Second ||
-		s.srv.WriteTimeout != 60*time.Second || s.srv.IdleTimeout != 120*time.Second ||
+		s.srv.WriteTimeout != 0 || s.writeStall != 30*time.Second || s.srv.IdleTimeout != 30*time.Second ||
 		s.srv.MaxHeaderBytes != 64<<10 || s.srv.ErrorLog == nil {
-		t.Errorf("server settings: %+v", s.srv)
+		t.Errorf("server settings: %+v, per-write deadline %v", s.srv, s.writeStall)
+	}
+	if n := s.MaxConns(); n < minConns || n > maxConns {
+		t.Errorf("MaxConns %d, want between %d and %d", n, minConns, maxConns)
 	}
 }
 
@@ -107,7 +114,7 @@ func TestListenRefusesEmptyAddress(t *testing.T) {
 	}
 }
 
-func TestServeAnswersThenStopsOnCancel(t *testing.T) {
+func TestRunAnswersThenStopsOnCancel(t *testing.T) {
 	h := newHandler(t, fixture(t), nil, nil)
 	s := start(t, h, nil)
 	url := "http://" + s.Addr().String()
@@ -135,15 +142,15 @@ func TestServeAnswersThenStopsOnCancel(t *testing.T) {
 
 	s.cancel()
 	if err := s.wait(t, 5*time.Second); err != nil {
-		t.Errorf("Serve after cancel: %v, want nil", err)
+		t.Errorf("Run after cancel: %v, want nil", err)
 	}
 	if c, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
 		c.Close()
-		t.Error("still accepting connections after Serve returned")
+		t.Error("still accepting connections after Run returned")
 	}
 }
 
-func TestServeLetsInFlightRequestFinish(t *testing.T) {
+func TestRunLetsInFlightRequestFinish(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
@@ -171,7 +178,7 @@ func TestServeLetsInFlightRequestFinish(t *testing.T) {
 	s.cancel()
 	select {
 	case <-s.done:
-		t.Fatalf("Serve returned %v with a request in flight", s.err)
+		t.Fatalf("Run returned %v with a request in flight", s.err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
@@ -179,11 +186,11 @@ func TestServeLetsInFlightRequestFinish(t *testing.T) {
 		t.Errorf("in-flight request: body %q err %v", r.body, r.err)
 	}
 	if err := s.wait(t, 5*time.Second); err != nil {
-		t.Errorf("Serve: %v, want nil", err)
+		t.Errorf("Run: %v, want nil", err)
 	}
 }
 
-func TestServeGivesUpAfterGrace(t *testing.T) {
+func TestRunGivesUpAfterGrace(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	entered := make(chan struct{})
@@ -201,7 +208,7 @@ func TestServeGivesUpAfterGrace(t *testing.T) {
 	<-entered
 	s.cancel()
 	if err := s.wait(t, 5*time.Second); !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("Serve: %v, want a deadline error", err)
+		t.Errorf("Run: %v, want a deadline error", err)
 	}
 }
 
@@ -243,8 +250,8 @@ func TestCloseBeforeServe(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	if err := s.Serve(context.Background()); err != nil {
-		t.Errorf("Serve after Close: %v, want nil", err)
+	if err := s.Run(context.Background()); err != nil {
+		t.Errorf("Run after Close: %v, want nil", err)
 	}
 	// The port is free again for a restarted daemon.
 	s2, err := Listen(addr, "conf.sample/http_server", http.NotFoundHandler())
@@ -312,4 +319,120 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// smallBuffers shrinks the kernel's send buffer of every accepted connection,
+// so that a client that stops reading blocks the server's writes after some
+// kilobytes rather than after the megabytes loopback buffers hold.
+type smallBuffers struct{ net.Listener }
+
+func (l smallBuffers) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetWriteBuffer(32 << 10)
+	}
+	return c, err
+}
+
+// throttled reads at most chunk bytes per Read, pausing before each: a client
+// on a slow link that keeps reading.
+type throttled struct {
+	r     io.Reader
+	chunk int
+	pause time.Duration
+}
+
+func (t *throttled) Read(p []byte) (int, error) {
+	time.Sleep(t.pause)
+	return t.r.Read(p[:min(len(p), t.chunk)])
+}
+
+// startDownloads serves a directory holding sshd/big.csv of size bytes with
+// a per-write deadline of stall, and returns the file's content and a channel
+// that gets a value whenever the server closes a connection.
+func startDownloads(t *testing.T, size int, stall time.Duration) (*running, []byte, <-chan struct{}) {
+	t.Helper()
+	dir := t.TempDir()
+	content := bytes.Repeat([]byte("203.0.113.7,12345\n"), size/18+1)[:size]
+	if err := os.MkdirAll(filepath.Join(dir, "sshd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "sshd", "big.csv"), content, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	closes := make(chan struct{}, 16)
+	s := start(t, newHandler(t, dir, nil, nil), func(s *Server) {
+		s.lim = newLimitListener(&countingListener{Listener: smallBuffers{s.ln}, closes: closes}, 16)
+		s.writeStall = stall
+		// Shorter than the download too: the read deadline must not
+		// end a response either.
+		s.srv.ReadTimeout = stall
+	})
+	return s, content, closes
+}
+
+// requestBig sends a GET for the big file on a connection whose receive
+// buffer is small, for the same reason as smallBuffers.
+func requestBig(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	_ = c.(*net.TCPConn).SetReadBuffer(32 << 10)
+	_ = c.SetDeadline(time.Now().Add(60 * time.Second))
+	if _, err := io.WriteString(c, "GET /sshd/big.csv HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestSlowReaderGetsWholeFile(t *testing.T) {
+	const stall = 200 * time.Millisecond
+	s, content, _ := startDownloads(t, 2<<20, stall)
+	c := requestBig(t, s.Addr().String())
+
+	// 16 KiB every 5 ms: slow, and the download lasts several times the
+	// per-write deadline, but every write makes progress well within it.
+	began := time.Now()
+	resp, err := http.ReadResponse(bufio.NewReaderSize(&throttled{r: c, chunk: 16 << 10, pause: 5 * time.Millisecond}, 16<<10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("after %d of %d bytes: %v", len(got), len(content), err)
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(got, content) {
+		t.Errorf("status %d, %d bytes, want 200 and the %d-byte file", resp.StatusCode, len(got), len(content))
+	}
+	if took := time.Since(began); took < 2*stall {
+		// Then the file fit in the buffers and the test proved nothing.
+		t.Errorf("download took %v, want it longer than twice the per-write deadline %v", took, stall)
+	}
+}
+
+func TestStalledReaderIsCut(t *testing.T) {
+	s, content, closes := startDownloads(t, 4<<20, 200*time.Millisecond)
+	c := requestBig(t, s.Addr().String())
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	// The client stops reading; the server must give up on it.
+	select {
+	case <-closes:
+	case <-time.After(20 * time.Second):
+		t.Fatal("server still holds the connection of a client that stopped reading")
+	}
+	got, _ := io.ReadAll(resp.Body)
+	if len(got) >= len(content) {
+		t.Errorf("stalled client got all %d bytes", len(got))
+	}
 }

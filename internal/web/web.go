@@ -1,13 +1,30 @@
-// Package web owns the daemon's HTTP face: the compiled output directory served
-// read-only, /healthz and /metrics, and the server's timeouts and graceful stop.
+// Package web owns the daemon's HTTP face: the published parts of the output
+// directory served read-only, /healthz and /metrics, and the server's limits,
+// timeouts and graceful stop.
 //
-// Contract: nothing outside the output directory can ever be read, whatever the
-// request path and whatever symlinks the directory holds (every open goes
-// through an os.Root; symlinks that stay inside it are followed, symlinks that
-// leave it are 404). Only regular files are served, never directory listings
-// or dot-files, only with GET and HEAD, each with an explicit content type
-// chosen by extension (never sniffed) and a restrictive Content-Security-Policy,
-// because the charts and rankings display strings chosen by attackers.
+// Contract:
+//   - Only what the daemon writes for people is served: the parser directory
+//     sshd/ and the published directories misp/ and feeds/, each through its
+//     own os.Root, so that nothing else under the output directory (whatever it
+//     is configured to, "." included, with the daemon's configuration, dump
+//     and log) and nothing outside it can be read, whatever the request path
+//     and whatever symlinks the directories hold (symlinks that stay inside a
+//     published directory are followed, the others are 404).
+//   - Only regular files, never directory listings or dot-files, only with GET
+//     and HEAD, each with an explicit content type chosen by extension (never
+//     sniffed) and a restrictive Content-Security-Policy, because the charts
+//     and rankings display strings chosen by attackers. A Range header with
+//     more than maxRanges ranges or with overlapping ranges is refused (416),
+//     so a small request cannot ask for many copies of a file.
+//   - /healthz answers within healthTimeout even when the health function
+//     hangs.
+//   - Web clients cannot starve the daemon: the server holds at most MaxConns
+//     connections, derived from the open-file limit with half of it kept for
+//     compiles and Redis pools, and closes the longest-idle one to make room,
+//     so a monitor is answered while others hold thousands of connections
+//     open. Every write of a response must progress within a deadline, so a
+//     slow reader gets a large file whole and a stalled one is dropped.
+//
 // Redirects use relative locations so the pages keep working behind a reverse
 // proxy that mounts them under any path.
 package web
@@ -15,11 +32,15 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/http"
 	"os"
 	"path"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -34,16 +55,29 @@ type Status struct {
 	QueueLength             int64      `json:"queue_length"`               // lines waiting in the D4 queue
 	SecondsSinceLastCounted *float64   `json:"seconds_since_last_counted"` // null before the first counted line
 	LastCompile             *time.Time `json:"last_compile"`               // null before the first compile
+	// Error says why the answer is unhealthy when a sentence helps the
+	// operator more than the flags (a check that did not finish in time);
+	// omitted when empty.
+	Error string `json:"error,omitempty"`
 }
 
-// HealthFunc reports the daemon's current state. It is called once per
-// /healthz request with a context that ends when the client goes away or
-// after healthTimeout, so a Redis that hangs cannot pile up requests.
+// HealthFunc reports the daemon's current state. It is called with a context
+// that ends after healthCheckTimeout and should then return at once with what
+// it knows. Concurrent /healthz requests share one call, so a Redis that
+// hangs cannot pile up calls; if it does not return in time, /healthz answers
+// 503 without it.
 type HealthFunc func(ctx context.Context) Status
 
 const (
-	// healthTimeout bounds one /healthz; monitors usually time out near 10 s.
+	// healthTimeout is the documented bound on a /healthz answer; monitors
+	// usually give up near 10 s.
 	healthTimeout = 5 * time.Second
+	// healthWait is how long a request waits for the health function, and
+	// healthCheckTimeout the deadline the function itself gets: a
+	// well-behaved function returns what it knows before the request stops
+	// waiting, and the margin to healthTimeout covers writing the answer.
+	healthWait         = healthTimeout - 500*time.Millisecond
+	healthCheckTimeout = healthTimeout - time.Second
 
 	// maxScrapesInFlight keeps a scrape storm from eating the daemon's CPU.
 	maxScrapesInFlight = 4
@@ -53,6 +87,11 @@ const (
 	// parserDir is the one parser's output directory (SPEC §7).
 	parserDir = "sshd"
 )
+
+// publishedDirs are the directories of the output directory that are served:
+// the parser's pages, the MISP feed and the blocklists (SPEC §11). The last
+// two need not exist; everything else in the output directory is 404.
+var publishedDirs = []string{parserDir, "misp", "feeds"}
 
 const (
 	cspDefault = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self'; " +
@@ -86,26 +125,38 @@ func contentType(ext string) string {
 	}
 }
 
-// Handler serves dataDir read-only at "/", GET /healthz (200 with the Status
-// as JSON when both Redis servers are reachable, else 503 with the same JSON)
-// and GET /metrics (the gatherer's metrics in the Prometheus text format).
-// dataDir must exist: the caller creates it before.
+// Handler serves the published directories of dataDir read-only (see the
+// package comment), GET /healthz (200 with the Status as JSON when both Redis
+// servers are reachable, else 503 with the same JSON) and GET /metrics (the
+// gatherer's metrics in the Prometheus text format). dataDir need not exist
+// yet, so that a daemon can bind its port before it creates anything; until
+// it does, every file is 404.
 func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer) (http.Handler, error) {
+	return buildHandler(dataDir, health, gatherer, healthWait, healthCheckTimeout)
+}
+
+// buildHandler is Handler with the health timing as parameters, for tests.
+func buildHandler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer, wait, checkTimeout time.Duration) (http.Handler, error) {
 	if health == nil {
 		return nil, fmt.Errorf("web handler: no health function")
 	}
 	if gatherer == nil {
 		return nil, fmt.Errorf("web handler: no metrics gatherer")
 	}
-	// Opened once here only to refuse a missing or unreadable directory at
-	// start; requests open their own Root so that the directory being
-	// replaced while the daemon runs is picked up rather than served stale.
+	// Opened once here only to refuse a directory that cannot be served
+	// (not a directory, unreadable) at start; requests open their own Root
+	// so that the directory being created or replaced while the daemon runs
+	// is picked up rather than served stale.
 	root, err := os.OpenRoot(dataDir)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// Created later by the daemon.
+	case err != nil:
 		return nil, fmt.Errorf("open output directory %q: %w", dataDir, err)
-	}
-	if err := root.Close(); err != nil {
-		return nil, fmt.Errorf("close output directory %q: %w", dataDir, err)
+	default:
+		if err := root.Close(); err != nil {
+			return nil, fmt.Errorf("close output directory %q: %w", dataDir, err)
+		}
 	}
 
 	metrics := promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{
@@ -114,6 +165,7 @@ func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer) (h
 		MaxRequestsInFlight: maxScrapesInFlight,
 	})
 	files := &fileServer{dir: dataDir}
+	hc := &healthCheck{fn: health, wait: wait, checkTimeout: checkTimeout}
 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Content-Type-Options", "nosniff")
@@ -126,7 +178,7 @@ func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer) (h
 		// with redirects, and traversal attempts must get an error.
 		switch r.URL.Path {
 		case "/healthz":
-			serveHealth(w, r, health)
+			hc.ServeHTTP(w, r)
 		case "/metrics":
 			metrics.ServeHTTP(w, r)
 		default:
@@ -135,10 +187,67 @@ func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer) (h
 	}), nil
 }
 
-func serveHealth(w http.ResponseWriter, r *http.Request, health HealthFunc) {
-	ctx, cancel := context.WithTimeout(r.Context(), healthTimeout)
-	defer cancel()
-	st := health(ctx)
+// healthCheck answers /healthz within its deadline whatever the health
+// function does.
+type healthCheck struct {
+	fn           HealthFunc
+	wait         time.Duration // how long a request waits for fn
+	checkTimeout time.Duration // the deadline of fn's context
+
+	mu  sync.Mutex
+	cur *healthCall // the call in flight, joined by concurrent requests; nil when none
+}
+
+// healthCall is one run of the health function.
+type healthCall struct {
+	done chan struct{} // closed by the running goroutine once st is set
+	st   Status
+}
+
+// call returns the call in flight, starting one if there is none.
+func (h *healthCheck) call() *healthCall {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.cur != nil {
+		return h.cur
+	}
+	c := &healthCall{done: make(chan struct{})}
+	h.cur = c
+	go func() {
+		// Not the request's context: the call is shared, and it must
+		// end by its own deadline even if its first client goes away.
+		ctx, cancel := context.WithTimeout(context.Background(), h.checkTimeout)
+		defer cancel()
+		defer func() {
+			if p := recover(); p != nil {
+				// Outside the handler goroutine a panic would
+				// take the daemon down; report it as unhealthy.
+				c.st = Status{Error: fmt.Sprintf("health check failed: %v", p)}
+			}
+			h.mu.Lock()
+			h.cur = nil
+			h.mu.Unlock()
+			close(c.done)
+		}()
+		c.st = h.fn(ctx)
+	}()
+	return c
+}
+
+func (h *healthCheck) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.call()
+	t := time.NewTimer(h.wait)
+	defer t.Stop()
+	var st Status
+	select {
+	case <-c.done:
+		st = c.st
+	case <-t.C:
+		// Nothing is known about either Redis; the flags say so.
+		st = Status{Error: fmt.Sprintf("health check did not finish within %s", h.wait)}
+	case <-r.Context().Done():
+		return // the client is gone
+	}
 	body, err := json.Marshal(st)
 	if err != nil {
 		http.Error(w, "encode health status: "+err.Error(), http.StatusInternalServerError)
@@ -148,14 +257,14 @@ func serveHealth(w http.ResponseWriter, r *http.Request, health HealthFunc) {
 	if !st.D4Redis || !st.CountingRedis {
 		code = http.StatusServiceUnavailable
 	}
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
+	hdr := w.Header()
+	hdr.Set("Content-Type", "application/json")
+	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(code)
 	_, _ = w.Write(append(body, '\n'))
 }
 
-// fileServer serves regular files beneath dir.
+// fileServer serves regular files beneath the published directories of dir.
 type fileServer struct {
 	dir string
 }
@@ -168,42 +277,35 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, http.StatusText(code), code)
 		return
 	}
-	if isDir {
+	top, rest, _ := strings.Cut(name, "/")
+	if name != "" && !slices.Contains(publishedDirs, top) {
+		http.NotFound(w, r)
+		return
+	}
+	if isDir || rest == "" {
 		s.serveDir(w, name)
 		return
 	}
 
-	root, err := os.OpenRoot(s.dir)
-	if err != nil {
-		http.Error(w, "output directory unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	defer root.Close()
-
-	// Stat before opening: opening a FIFO or device would block or worse.
-	// Every failure is a plain 404, whether the file is missing, a symlink
-	// leaving the directory or unreadable, so that probing learns nothing.
-	if fi, err := root.Stat(name); err != nil || !fi.Mode().IsRegular() {
-		if err == nil && fi.IsDir() && name == parserDir {
-			s.serveDir(w, name)
-			return
-		}
-		http.NotFound(w, r)
-		return
-	}
-	f, err := root.Open(name)
-	if err != nil {
+	f, fi, ok := s.open(top, rest)
+	if !ok {
+		// A plain 404 whether the file is missing, not a regular file,
+		// a symlink leaving its directory or unreadable, so that
+		// probing learns nothing.
 		http.NotFound(w, r)
 		return
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		http.NotFound(w, r)
-		return
+
+	if rh := r.Header.Get("Range"); rh != "" {
+		if err := checkRanges(rh, fi.Size()); err != nil {
+			w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", fi.Size()))
+			http.Error(w, err.Error(), http.StatusRequestedRangeNotSatisfiable)
+			return
+		}
 	}
 
-	ext := strings.ToLower(path.Ext(name))
+	ext := strings.ToLower(path.Ext(rest))
 	h := w.Header()
 	h.Set("Content-Type", contentType(ext))
 	if ext == ".svg" {
@@ -213,6 +315,37 @@ func (s *fileServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// revalidate (cheap, If-Modified-Since) instead of showing stale charts.
 	h.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, fi.Name(), fi.ModTime(), f)
+}
+
+// open opens the regular file rest inside the published directory top of the
+// output directory. Each published directory is its own os.Root, so a symlink
+// in sshd/ cannot reach the daemon's other files beside it.
+func (s *fileServer) open(top, rest string) (*os.File, os.FileInfo, bool) {
+	outer, err := os.OpenRoot(s.dir)
+	if err != nil {
+		return nil, nil, false
+	}
+	root, err := outer.OpenRoot(top)
+	outer.Close()
+	if err != nil {
+		return nil, nil, false
+	}
+	defer root.Close()
+	// Stat before opening: opening a FIFO or device would block or worse.
+	if fi, err := root.Stat(rest); err != nil || !fi.Mode().IsRegular() {
+		return nil, nil, false
+	}
+	f, err := root.Open(rest)
+	if err != nil {
+		return nil, nil, false
+	}
+	// Checked again on the open file: it may have been replaced between.
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, false
+	}
+	return f, fi, true
 }
 
 // serveDir answers a directory request. Listings are never produced: the

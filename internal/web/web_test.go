@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,9 +268,16 @@ func TestOnlyGetAndHead(t *testing.T) {
 }
 
 func TestFilesAppearingAfterStartAreServed(t *testing.T) {
-	// The daemon creates the directory, starts serving, and compiles later.
-	data := t.TempDir()
+	// The daemon binds its port, then creates the directory, and compiles
+	// later.
+	data := filepath.Join(t.TempDir(), "data")
 	h := newHandler(t, data, nil, nil)
+	if rec := do(h, http.MethodGet, "/sshd/dailystatistics.html", nil); rec.Code != http.StatusNotFound {
+		t.Fatalf("before the directory exists: status %d, want 404", rec.Code)
+	}
+	if err := os.Mkdir(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if rec := do(h, http.MethodGet, "/sshd/dailystatistics.html", nil); rec.Code != http.StatusNotFound {
 		t.Fatalf("before compile: status %d, want 404", rec.Code)
 	}
@@ -285,8 +294,12 @@ func TestFilesAppearingAfterStartAreServed(t *testing.T) {
 
 func TestHandlerRefusesBadArguments(t *testing.T) {
 	reg := prometheus.NewRegistry()
-	if _, err := Handler(filepath.Join(t.TempDir(), "missing"), okHealth, reg); err == nil {
-		t.Error("missing data directory accepted")
+	notDir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Handler(notDir, okHealth, reg); err == nil {
+		t.Error("a regular file accepted as the data directory")
 	}
 	if _, err := Handler(t.TempDir(), nil, reg); err == nil {
 		t.Error("nil health accepted")
@@ -491,4 +504,270 @@ func readAll(t *testing.T, r io.Reader) string {
 		t.Fatalf("read body: %v", err)
 	}
 	return string(b)
+}
+
+// TestOnlyPublishedDirectoriesAreServed lays out an output directory the way
+// output_dir = "." leaves it: the daemon's configuration, Redis dump and log
+// beside the published directories.
+func TestOnlyPublishedDirectoriesAreServed(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]string{
+		"conf/redis_d4":          secret,
+		"conf/analyzer.toml":     secret,
+		"db/dump.rdb":            secret,
+		"analyzer-d4-log.log":    secret,
+		"index.html":             secret,
+		"sshd.html":              secret,
+		"sshd/index.html":        dailyHTML,
+		"misp/manifest.json":     `{"m":1}`,
+		"feeds/sources.txt":      "192.0.2.1\n",
+		"archive/2026/x.gz":      secret,
+		"sshdx/index.html":       secret,
+		"misp-old/manifest.json": secret,
+	}
+	for name, content := range files {
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Links that stay inside the output directory but leave the published
+	// directory they are in.
+	for name, target := range map[string]string{
+		"sshd/conf.txt":  "../conf/redis_d4",
+		"feeds/dump.rdb": "../db/dump.rdb",
+		"misp/log.json":  filepath.Join(dir, "analyzer-d4-log.log"),
+	} {
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(name))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := newHandler(t, dir, nil, nil)
+
+	for target, want := range map[string]string{
+		"/sshd/index.html":        dailyHTML,
+		"/misp/manifest.json":     `{"m":1}`,
+		"/feeds/sources.txt":      "192.0.2.1\n",
+		"/sshd/../sshd/x":         "",
+		"/conf/redis_d4":          "",
+		"/conf/analyzer.toml":     "",
+		"/db/dump.rdb":            "",
+		"/analyzer-d4-log.log":    "",
+		"/index.html":             "",
+		"/sshd.html":              "",
+		"/archive/2026/x.gz":      "",
+		"/sshdx/index.html":       "",
+		"/misp-old/manifest.json": "",
+		"/sshd/conf.txt":          "",
+		"/feeds/dump.rdb":         "",
+		"/misp/log.json":          "",
+		"/misp/":                  "",
+		"/feeds":                  "",
+		"/conf/":                  "",
+	} {
+		rec := do(h, http.MethodGet, target, nil)
+		if want != "" {
+			if rec.Code != http.StatusOK || rec.Body.String() != want {
+				t.Errorf("GET %s: status %d body %q, want 200 %q", target, rec.Code, rec.Body, want)
+			}
+			continue
+		}
+		if rec.Code != http.StatusNotFound && rec.Code != http.StatusBadRequest {
+			t.Errorf("GET %s: status %d, want 404", target, rec.Code)
+		}
+		if strings.Contains(rec.Body.String(), secret) {
+			t.Errorf("GET %s served a file the daemon does not publish", target)
+		}
+	}
+
+	// Published directories that do not exist yet are simply 404.
+	if err := os.RemoveAll(filepath.Join(dir, "misp")); err != nil {
+		t.Fatal(err)
+	}
+	if rec := do(h, http.MethodGet, "/misp/manifest.json", nil); rec.Code != http.StatusNotFound {
+		t.Errorf("missing misp/: status %d, want 404", rec.Code)
+	}
+}
+
+func TestRangeLimits(t *testing.T) {
+	h := newHandler(t, fixture(t), nil, nil)
+	const page = "/sshd/dailystatistics.html" // dailyHTML, 35 bytes
+	size := len(dailyHTML)
+	many := "bytes=" + strings.TrimSuffix(strings.Repeat("0-1,", 3000), ",")
+	for _, tc := range []struct {
+		rng  string
+		code int
+	}{
+		{"bytes=0-8", http.StatusPartialContent},
+		{"bytes=-5", http.StatusPartialContent},
+		{"bytes=0-1,4-5", http.StatusPartialContent},
+		{"bytes=0-0,2-2,4-4,6-6,8-8", http.StatusPartialContent}, // maxRanges, apart
+		{"bytes=0-0, ,2-2,,4-4", http.StatusPartialContent},      // empty elements do not count
+		{"bytes=0-0,2-2,4-4,6-6,8-8,10-10", http.StatusRequestedRangeNotSatisfiable},
+		{many, http.StatusRequestedRangeNotSatisfiable},
+		{"bytes=0-1,0-1", http.StatusRequestedRangeNotSatisfiable},
+		{"bytes=0-10,5-20", http.StatusRequestedRangeNotSatisfiable},
+		{"bytes=0-,-3", http.StatusRequestedRangeNotSatisfiable},     // the suffix is inside the first
+		{"bytes=30-40,34-", http.StatusRequestedRangeNotSatisfiable}, // both clipped to the end
+		{"bytes=5-9,0-4", http.StatusPartialContent},                 // out of order, not overlapping
+		{"bytes=1000-2000", http.StatusRequestedRangeNotSatisfiable}, // beyond the end: ServeContent's answer
+		{"bytes=1000-2000,1000-2000", http.StatusRequestedRangeNotSatisfiable},
+	} {
+		rec := do(h, http.MethodGet, page, map[string]string{"Range": tc.rng})
+		if rec.Code != tc.code {
+			t.Errorf("Range %.40q: status %d, want %d", tc.rng, rec.Code, tc.code)
+		}
+		if rec.Code == http.StatusRequestedRangeNotSatisfiable {
+			if got, want := rec.Header().Get("Content-Range"), fmt.Sprintf("bytes */%d", size); got != want {
+				t.Errorf("Range %.40q: Content-Range %q, want %q", tc.rng, got, want)
+			}
+		}
+		// No answer is bigger than a few copies of the file.
+		if rec.Body.Len() > maxRanges*(size+200) {
+			t.Errorf("Range %.40q: %d bytes for a %d-byte file", tc.rng, rec.Body.Len(), size)
+		}
+	}
+}
+
+// FuzzRangeHeader sends arbitrary Range headers: whatever the bytes, the
+// answer is never more than maxRanges copies of the file plus their part
+// headers, and a refusal says the file's size.
+func FuzzRangeHeader(f *testing.F) {
+	data := fixture(f)
+	h := newHandler(f, data, nil, nil)
+	const page = "/sshd/dailystatistics.html"
+	for _, s := range []string{
+		"bytes=0-1", "bytes=-5", "bytes=0-", "bytes=0-1,0-1,0-1", "bytes=0-0,2-2,4-4,6-6,8-8,10-10",
+		"bytes=5-1", "bytes= 1 - 2 , 3-4", "bytes=,,,", "items=0-1", "bytes=-0", "bytes=9223372036854775807-",
+		"bytes=0-1,-1", "bytes=+1-2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, rng string) {
+		rec := do(h, http.MethodGet, page, map[string]string{"Range": rng})
+		if n := rec.Body.Len(); n > maxRanges*(len(dailyHTML)+200) {
+			t.Fatalf("Range %q: %d bytes for a %d-byte file (status %d)", rng, n, len(dailyHTML), rec.Code)
+		}
+		if rec.Code == http.StatusPartialContent && strings.Count(rec.Body.String(), "Content-Range:") > maxRanges {
+			t.Fatalf("Range %q: more than %d parts", rng, maxRanges)
+		}
+	})
+}
+
+func TestHealthTimingFitsTheDocumentedWindow(t *testing.T) {
+	// The README promises an answer within 5 s.
+	if healthTimeout != 5*time.Second {
+		t.Errorf("healthTimeout %v; the README documents 5 s", healthTimeout)
+	}
+	if !(0 < healthCheckTimeout && healthCheckTimeout < healthWait && healthWait < healthTimeout) {
+		t.Errorf("check deadline %v, wait %v, window %v: want 0 < check < wait < window",
+			healthCheckTimeout, healthWait, healthTimeout)
+	}
+}
+
+// healthzWithin sends GET /healthz to h and fails the test if no answer comes
+// within the documented window.
+func healthzWithin(t *testing.T, h http.Handler) *httptest.ResponseRecorder {
+	t.Helper()
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() { done <- do(h, http.MethodGet, "/healthz", nil) }()
+	select {
+	case rec := <-done:
+		return rec
+	case <-time.After(healthTimeout):
+		t.Fatalf("/healthz gave no answer within %v", healthTimeout)
+		return nil
+	}
+}
+
+func TestHealthzAnswersWhenCheckHangs(t *testing.T) {
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	var calls atomic.Int32
+	hang := func(context.Context) Status {
+		calls.Add(1)
+		<-release // ignores its deadline, as a stuck call would
+		return Status{D4Redis: true, CountingRedis: true}
+	}
+	h, err := buildHandler(t.TempDir(), hang, prometheus.NewRegistry(), 300*time.Millisecond, 200*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Concurrent requests, as from several monitors.
+	const n = 3
+	recs := make(chan *httptest.ResponseRecorder, n)
+	for range n {
+		go func() { recs <- do(h, http.MethodGet, "/healthz", nil) }()
+	}
+	for range n {
+		var rec *httptest.ResponseRecorder
+		select {
+		case rec = <-recs:
+		case <-time.After(healthTimeout):
+			t.Fatalf("/healthz gave no answer within %v", healthTimeout)
+		}
+		if rec.Code != http.StatusServiceUnavailable {
+			t.Errorf("status %d, want 503", rec.Code)
+		}
+		var st Status
+		if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil {
+			t.Fatalf("body %q: %v", rec.Body, err)
+		}
+		if st.D4Redis || st.CountingRedis || !strings.Contains(st.Error, "did not finish within 300ms") {
+			t.Errorf("body %s: want both servers unknown and the timeout said", rec.Body)
+		}
+	}
+	// They shared the one stuck call instead of piling up more.
+	if got := calls.Load(); got != 1 {
+		t.Errorf("health function called %d times, want 1", got)
+	}
+}
+
+func TestHealthzReportsWhatTheCheckKnowsAtItsDeadline(t *testing.T) {
+	const checkTimeout = 200 * time.Millisecond
+	var deadlineIn time.Duration
+	partial := func(ctx context.Context) Status {
+		dl, _ := ctx.Deadline()
+		deadlineIn = time.Until(dl)
+		<-ctx.Done() // the counting Redis never answers
+		return Status{D4Redis: true, QueueLength: 3, Error: "counting redis: no answer"}
+	}
+	h, err := buildHandler(t.TempDir(), partial, prometheus.NewRegistry(), 2*time.Second, checkTimeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := healthzWithin(t, h)
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("status %d, want 503", rec.Code)
+	}
+	want := `{"d4_redis":true,"counting_redis":false,"queue_length":3,"seconds_since_last_counted":null,"last_compile":null,"error":"counting redis: no answer"}`
+	if got := strings.TrimSpace(rec.Body.String()); got != want {
+		t.Errorf("body\n got %s\nwant %s", got, want)
+	}
+	if deadlineIn <= 0 || deadlineIn > checkTimeout {
+		t.Errorf("health function's deadline %v away, want within %v", deadlineIn, checkTimeout)
+	}
+}
+
+func TestHealthzSurvivesPanickingCheck(t *testing.T) {
+	var calls atomic.Int32
+	h := newHandler(t, t.TempDir(), func(context.Context) Status {
+		calls.Add(1)
+		panic("nil pool")
+	}, nil)
+	rec := healthzWithin(t, h)
+	if rec.Code != http.StatusServiceUnavailable || !strings.Contains(rec.Body.String(), "nil pool") {
+		t.Errorf("status %d body %q, want 503 naming the failure", rec.Code, rec.Body)
+	}
+	// The next request starts a new call.
+	if rec := healthzWithin(t, h); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("second request: status %d", rec.Code)
+	}
+	if got := calls.Load(); got != 2 {
+		t.Errorf("health function called %d times for two requests in turn, want 2", got)
+	}
 }
