@@ -314,6 +314,3 @@ func (s *Store) Ping(ctx context.Context) error {
 	_, err = conn.Do("PING")
 	return err
 }
-
-// itoa avoids fmt in the hot path.
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }
