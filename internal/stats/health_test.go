@@ -218,3 +218,21 @@ func TestCanCountAnswersWithinItsDeadline(t *testing.T) {
 	}
 	do(t, pauser, "CLIENT", "UNPAUSE")
 }
+
+// TestLockNamesAForeignLockKey: a lock key that is not a string is named
+// when a daemon tries to take it, and does not stop a flush.
+func TestLockNamesAForeignLockKey(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	ctx := context.Background()
+	do(t, srv.Conn(0), "HSET", stats.LockKey("q"), "f", "v")
+	_, err := s.Lock(ctx, "q", "tok", 0)
+	var fe *stats.ForeignKeyError
+	if !errors.As(err, &fe) || fe.Key != stats.LockKey("q") || fe.Type != "hash" || fe.Want != "string" {
+		t.Fatalf("Lock with a foreign lock key = %v", err)
+	}
+	live, err := s.LiveConsumers(ctx)
+	if err != nil || len(live) != 0 {
+		t.Fatalf("LiveConsumers with a foreign lock key = %v, %v", live, err)
+	}
+}
