@@ -174,3 +174,33 @@ func TestRebuildMessageNamesTheList(t *testing.T) {
 		t.Fatalf("message\n%q\nwant\n%q", res.Message(), want)
 	}
 }
+
+// TestRebuildLeavesOutLaterAttempts: a stamp after NotAfter, which an
+// earlier version counted, no longer sets newest after a flush.
+func TestRebuildLeavesOutLaterAttempts(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	ctx := context.Background()
+	now := at("2026-11-25T10:00:00Z")
+	b := stats.NewBatch()
+	b.Add(now.Add(-time.Hour), []byte("h"), []byte("u"), []byte("s"))
+	b.Add(now.AddDate(73, 0, 0), []byte("h"), []byte("forged"), []byte("s"))
+	if err := s.Apply(ctx, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.RebuildWith(ctx, stats.RebuildOptions{NotAfter: now.Add(24 * time.Hour)})
+	if err != nil || res.Attempts != 1 || res.Later != 1 {
+		t.Fatalf("flush = %+v, %v; want 1 attempt counted and 1 left out", res, err)
+	}
+	c1 := srv.Conn(1)
+	if newest, _ := redis.String(c1.Do("GET", "newest")); newest != "20261125" {
+		t.Fatalf("newest = %s after the flush, want 20261125", newest)
+	}
+	if n, _ := redis.Int(c1.Do("ZSCORE", stats.FirstSeenKey(stats.KindUser), "forged")); n != 0 {
+		t.Fatal("the later attempt was counted")
+	}
+	// It stays in DB 0: a flush without the bound counts it again.
+	if res, err := s.RebuildWith(ctx, stats.RebuildOptions{}); err != nil || res.Attempts != 2 {
+		t.Fatalf("flush without a bound = %+v, %v", res, err)
+	}
+}

@@ -3,6 +3,7 @@ package stats
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
@@ -52,11 +53,16 @@ type RebuildOptions struct {
 	// SetAside, when not nil, is called for each element or key moved to
 	// quarantine, once it is safely there.
 	SetAside func(SetAside)
+	// NotAfter, when not zero, leaves attempts stamped after it out of the
+	// statistics (they stay in DB 0): a stamp in the future, which an
+	// earlier version counted, then no longer moves newest forward.
+	NotAfter time.Time
 }
 
 // RebuildResult is what a completed flush did.
 type RebuildResult struct {
-	Attempts int64
+	// Attempts counted, and attempts left out for being after NotAfter.
+	Attempts, Later int64
 	// SetAside counts the elements and keys moved to quarantine by this
 	// flush; Quarantine lists the keys that received them, sorted.
 	SetAside   int
@@ -136,6 +142,10 @@ func (s *Store) RebuildWith(ctx context.Context, o RebuildOptions) (RebuildResul
 	if loc == nil {
 		loc = time.UTC
 	}
+	notAfter := int64(math.MaxInt64)
+	if !o.NotAfter.IsZero() {
+		notAfter = o.NotAfter.Unix()
+	}
 	b := NewBatch()
 	flush := func() error {
 		if b.Len() == 0 {
@@ -214,9 +224,13 @@ func (s *Store) RebuildWith(ctx context.Context, o RebuildOptions) (RebuildResul
 					continue
 				}
 				for _, a := range decoded {
+					if a.Unix > notAfter {
+						res.Later++
+						continue
+					}
 					b.AddRecord(time.Unix(a.Unix, 0).In(loc), a)
+					res.Attempts++
 				}
-				res.Attempts += int64(len(decoded))
 				if b.Len() >= batch {
 					if err := flush(); err != nil {
 						return res, err
