@@ -177,3 +177,30 @@ func TestApplyKeepsItsConnectionOnDB0(t *testing.T) {
 		t.Fatalf("the connection Apply used is not on DB 0 any more (EXISTS = %d, %v)", n, err)
 	}
 }
+
+// TestApplyLargeBatch goes past the chunk size of the script's bulk writes
+// (1000 arguments): every member must arrive once.
+func TestApplyLargeBatch(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	b := stats.NewBatch()
+	const n = 2501
+	for i := 0; i < n; i++ {
+		b.Add(at("2026-11-25T10:00:00Z"), []byte("h"), []byte(fmt.Sprint("user", i)), []byte("s"))
+	}
+	if err := s.Apply(context.Background(), b, nil); err != nil {
+		t.Fatal(err)
+	}
+	c1 := srv.Conn(1)
+	for _, k := range []string{"20261125:statsusername", "2026:statsusername", stats.FirstSeenKey(stats.KindUser)} {
+		if got, _ := redis.Int(c1.Do("ZCARD", k)); got != n {
+			t.Errorf("%s holds %d members, want %d", k, got, n)
+		}
+	}
+	if got, _ := redis.Int(c1.Do("ZSCORE", stats.FirstSeenKey(stats.KindUser), "user2500")); got != 20261125 {
+		t.Errorf("first seen of the last member = %d", got)
+	}
+	if got, _ := redis.Int(c1.Do("ZSCORE", "20261125:statssrc", "s")); got != n {
+		t.Errorf("source counted %d times, want %d", got, n)
+	}
+}
