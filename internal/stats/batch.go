@@ -167,7 +167,7 @@ func (b *Batch) plan() plan {
 				// batch's earliest day for this member.
 				if !first[k][mem] {
 					first[k][mem] = true
-					p.firstSeen[k] = append(p.firstSeen[k], dk, mem)
+					p.firstSeen[k] = append(p.firstSeen[k], int64(dk), mem)
 				}
 			}
 		}
@@ -198,4 +198,94 @@ func pick[T any](m map[string]T, order []string) []T {
 		out = append(out, m[k])
 	}
 	return out
+}
+
+// args lays the plan out as applyScript's ARGV:
+//
+//	1 stats DB, 2 attempts DB,
+//	3 applied key ("" without a record), 4 batch id, 5 rebuilding key,
+//	6 lock key ("" without a token), 7 token,
+//	8 totals key, 9 oldest key, 10 newest key, 11 oldest day, 12 newest day,
+//	13 T, then T pairs (period, attempts) of the totals,
+//	then four sections of groups, each a count G and G times
+//	(key, m, m items): sorted sets to ZINCRBY (items: by, member),
+//	toupdate sets to SADD (items: member), first-seen sorted sets to
+//	ZADD LT (items: day, member), attempt lists to RPUSH (items: element).
+func (p plan) args(rec *Applied) []interface{} {
+	n := 20 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3
+	for g := range p.toupdate {
+		n += len(p.toupdate[g]) + 2
+	}
+	for k := range p.firstSeen {
+		n += len(p.firstSeen[k]) + 2
+	}
+	for _, elems := range p.records {
+		n += len(elems)
+	}
+	a := make([]interface{}, 0, n)
+	a = append(a, StatsDB, AttemptsDB)
+	if rec != nil {
+		lock := ""
+		if rec.Token != "" {
+			lock = rec.LockKey
+		}
+		a = append(a, AppliedKey(rec.Queue, rec.Slot), rec.ID, RebuildingKey, lock, rec.Token)
+	} else {
+		a = append(a, "", "", "", "", "")
+	}
+	a = append(a, TotalsKey, OldestKey, NewestKey, p.oldest, p.newest, len(p.totals))
+	for period, n := range p.totals {
+		a = append(a, period, n)
+	}
+
+	// The increments come grouped by key (plan appends all members of a
+	// key together), so each group is a run of equal keys.
+	groups, at := 0, len(a)
+	a = append(a, 0)
+	for i := 0; i < len(p.incrs); {
+		j := i
+		for j < len(p.incrs) && p.incrs[j].key == p.incrs[i].key {
+			j++
+		}
+		a = append(a, p.incrs[i].key, j-i)
+		for _, in := range p.incrs[i:j] {
+			a = append(a, in.by, in.member)
+		}
+		groups++
+		i = j
+	}
+	a[at] = groups
+
+	groups, at = 0, len(a)
+	a = append(a, 0)
+	for _, g := range Granularities() {
+		if keys := p.toupdate[g]; len(keys) > 0 {
+			a = append(a, ToUpdateKey(g), len(keys))
+			for _, k := range keys {
+				a = append(a, k)
+			}
+			groups++
+		}
+	}
+	a[at] = groups
+
+	groups, at = 0, len(a)
+	a = append(a, 0)
+	for k, pairs := range p.firstSeen {
+		if len(pairs) > 0 {
+			a = append(a, FirstSeenKey(kindNames[k]), len(pairs)/2)
+			a = append(a, pairs...)
+			groups++
+		}
+	}
+	a[at] = groups
+
+	a = append(a, len(p.records))
+	for day, elems := range p.records {
+		a = append(a, AttemptsKey(day), len(elems))
+		for _, e := range elems {
+			a = append(a, e)
+		}
+	}
+	return a
 }

@@ -110,7 +110,7 @@ func (l *Lock) try() (bool, error) {
 		return false, nil // released meanwhile; try again
 	}
 	if err != nil {
-		return false, fmt.Errorf("read consumer lock: %w", err)
+		return false, fmt.Errorf("read consumer lock: %w", foreignLock(l.conn, l.key, err))
 	}
 	if holder == l.token {
 		return true, nil
@@ -235,6 +235,13 @@ func (s *Store) LiveConsumers(ctx context.Context) ([]string, error) {
 		if errors.Is(err, redis.ErrNil) {
 			continue
 		}
+		var fe *ForeignKeyError
+		if errors.As(foreignLock(conn, k, err), &fe) {
+			// No daemon can hold a lock that is not a string: a foreign
+			// key is no reason to refuse a flush (the daemon's start
+			// names it).
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("read %s: %w", k, err)
 		}
@@ -247,4 +254,21 @@ func (s *Store) LiveConsumers(ctx context.Context) ([]string, error) {
 		}
 	}
 	return live, nil
+}
+
+// foreignLock turns a WRONGTYPE error on lock key into a *ForeignKeyError
+// naming the key and its type; other errors are returned as they are.
+func foreignLock(conn redis.Conn, key string, err error) error {
+	var re redis.Error
+	if !errors.As(err, &re) || !strings.HasPrefix(string(re), "WRONGTYPE") {
+		return err
+	}
+	typ, terr := redis.String(conn.Do("TYPE", key))
+	if terr != nil {
+		return err
+	}
+	if fe := checkType(AttemptsDB, key, typ, typeString); fe != nil {
+		return fe
+	}
+	return err
 }

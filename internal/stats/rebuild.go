@@ -3,7 +3,9 @@ package stats
 import (
 	"context"
 	"fmt"
+	"math"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -16,44 +18,135 @@ type RebuildProgress struct {
 	Attempts       int64
 }
 
-// Rebuild drops DB 1 and recounts it from the attempts stored in DB 0,
-// bucketing each attempt by its calendar day in loc. Nothing of DB 0 is
-// changed, so the applied-batch records of the exactly-once protocol
-// survive a flush. The daemon must not be counting meanwhile.
-//
-// batch is how many attempts are aggregated per transaction; progress, when
-// not nil, is called after each stored day.
+// SetAside is one thing a flush could not count and moved out of the way,
+// so that it stops neither this flush, nor the next, nor the daemon.
+type SetAside struct {
+	// Key is the DB 0 attempts list it was in, Index its index there when
+	// the flush began; Index is -1 when the whole key was set aside because
+	// it was not a list (Type says what it was).
+	Key   string
+	Index int64
+	Type  string
+	// Reason says why it could not be counted.
+	Reason string
+	// To is the DB 0 key that holds it now (a QuarantineKey, or for a
+	// whole key a QuarantineWholeKey).
+	To string
+}
+
+func (a SetAside) String() string {
+	if a.Index < 0 {
+		return fmt.Sprintf("%s (a %s, not a list) renamed to %s", a.Key, a.Type, a.To)
+	}
+	return fmt.Sprintf("element %d of %s moved to %s: %s", a.Index, a.Key, a.To, a.Reason)
+}
+
+// RebuildOptions are the settings of RebuildWith.
+type RebuildOptions struct {
+	// Location buckets each attempt by its calendar day there.
+	Location *time.Location
+	// Batch is how many attempts are aggregated per transaction
+	// (100000 when not positive).
+	Batch int
+	// Progress, when not nil, is called after each stored day.
+	Progress func(RebuildProgress)
+	// SetAside, when not nil, is called for each element or key moved to
+	// quarantine, once it is safely there.
+	SetAside func(SetAside)
+	// NotAfter, when not zero, leaves attempts stamped after it out of the
+	// statistics (they stay in DB 0): a stamp in the future, which an
+	// earlier version counted, then no longer moves newest forward.
+	NotAfter time.Time
+}
+
+// RebuildResult is what a completed flush did.
+type RebuildResult struct {
+	// Attempts counted, and attempts left out for being after NotAfter.
+	Attempts, Later int64
+	// SetAside counts the elements and keys moved to quarantine by this
+	// flush; Quarantine lists the keys that received them, sorted.
+	SetAside   int
+	Quarantine []string
+}
+
+// Message is the sentence for an operator at the end of a flush: how many
+// things were set aside and how to look at them; "" when there were none.
+func (r RebuildResult) Message() string {
+	if r.SetAside == 0 {
+		return ""
+	}
+	what := "stored elements that could not be decoded were"
+	if r.SetAside == 1 {
+		what = "stored element that could not be decoded was"
+	}
+	see := "see them with redis-cli -n 0 LRANGE " + shellQuote(r.Quarantine[0]) + " 0 -1"
+	if len(r.Quarantine) > 1 || strings.Contains(r.Quarantine[0], ":whole:") {
+		see = fmt.Sprintf("list them with redis-cli -n 0 --scan --pattern '%s' (lists of raw elements: LRANGE KEY 0 -1; a key renamed whole keeps its own type: TYPE KEY)", QuarantinePattern)
+	}
+	return fmt.Sprintf("%d %s set aside under %s and not counted; %s",
+		r.SetAside, what, strings.Join(r.Quarantine, ", "), see)
+}
+
+// Rebuild is RebuildWith for callers that need only the count of
+// attempts; what it sets aside is not reported beyond the keys it leaves.
 func (s *Store) Rebuild(ctx context.Context, loc *time.Location, batch int, progress func(RebuildProgress)) (int64, error) {
+	r, err := s.RebuildWith(ctx, RebuildOptions{Location: loc, Batch: batch, Progress: progress})
+	return r.Attempts, err
+}
+
+// RebuildWith drops DB 1 and recounts it from the attempts stored in DB 0.
+// The applied-batch records of the exactly-once protocol are not touched,
+// so they survive a flush. The daemon must not be counting meanwhile.
+//
+// What only a foreign writer could have left under the attempts keys is
+// moved to quarantine rather than stopping the flush half way (which left
+// DB 1 empty and the flush mark set, so that nothing could start): an
+// element that does not decode, or whose attempts have a time no day can
+// be named for, is moved to QuarantineKey(day) (copied, then removed from
+// the list, in one script); a key that is not a list is renamed to a
+// QuarantineWholeKey. Moving rather than skipping leaves DB 0 clean: a
+// second flush finds nothing to set aside and gives the same DB 1, and a
+// daemon counting into that day afterwards finds a list, not a foreign key.
+func (s *Store) RebuildWith(ctx context.Context, o RebuildOptions) (RebuildResult, error) {
+	var res RebuildResult
 	days, err := s.attemptDays(ctx)
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	src, err := s.Attempts.GetContext(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("connect to counting redis: %w", err)
+		return res, fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer src.Close()
 	// The marker goes first and is removed last: a flush that dies in
 	// between leaves it, and the daemon refuses to count on top of half a
 	// rebuild until a flush completes.
 	if _, err := src.Do("SET", RebuildingKey, "1"); err != nil {
-		return 0, fmt.Errorf("mark the flush as started: %w", err)
+		return res, fmt.Errorf("mark the flush as started: %w", err)
 	}
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("connect to counting redis: %w", err)
+		return res, fmt.Errorf("connect to counting redis: %w", err)
 	}
 	_, err = conn.Do("FLUSHDB")
 	conn.Close()
 	if err != nil {
-		return 0, fmt.Errorf("flush statistics (DB %d): %w", StatsDB, err)
+		return res, fmt.Errorf("flush statistics (DB %d): %w", StatsDB, err)
 	}
 
+	batch := o.Batch
 	if batch <= 0 {
 		batch = 100000
 	}
+	loc := o.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	notAfter := int64(math.MaxInt64)
+	if !o.NotAfter.IsZero() {
+		notAfter = o.NotAfter.Unix()
+	}
 	b := NewBatch()
-	var total int64
 	flush := func() error {
 		if b.Len() == 0 {
 			return nil
@@ -62,48 +155,164 @@ func (s *Store) Rebuild(ctx context.Context, loc *time.Location, batch int, prog
 		b.Reset()
 		return err
 	}
+	quarantine := map[string]bool{}
+	setAside := func(a SetAside) {
+		res.SetAside++
+		if !quarantine[a.To] {
+			quarantine[a.To] = true
+			res.Quarantine = append(res.Quarantine, a.To)
+		}
+		if o.SetAside != nil {
+			o.SetAside(a)
+		}
+	}
+	var decoded []Attempt
 	for i, day := range days {
 		key := AttemptsKey(day)
-		n, err := redis.Int64(src.Do("LLEN", key))
+		typ, err := redis.String(src.Do("TYPE", key))
 		if err != nil {
-			return total, fmt.Errorf("length of %s: %w", key, err)
+			return res, fmt.Errorf("type of %s: %w", key, err)
 		}
-		const page = 256
-		for start := int64(0); start < n; start += page {
-			if err := ctx.Err(); err != nil {
-				return total, err
-			}
-			elems, err := redis.ByteSlices(src.Do("LRANGE", key, start, start+page-1))
+		switch typ {
+		case typeList:
+		case typeNone: // gone since the scan
+		default:
+			to, err := setAsideWhole(src, key, day)
 			if err != nil {
-				return total, fmt.Errorf("read %s: %w", key, err)
+				return res, err
 			}
-			for _, e := range elems {
-				err := DecodeRecords(e, func(a Attempt) error {
-					b.AddRecord(time.Unix(a.Unix, 0).In(loc), a)
-					total++
+			setAside(SetAside{Key: key, Index: -1, Type: typ, Reason: "not a list", To: to})
+		}
+		n := int64(0)
+		if typ == typeList {
+			if n, err = redis.Int64(src.Do("LLEN", key)); err != nil {
+				return res, fmt.Errorf("length of %s: %w", key, err)
+			}
+		}
+		// From the end of the list to its start: moving an element out
+		// shifts only those after it, which are already read, so every
+		// index read and reported is the one the element had at the start.
+		const page = 256
+		for end := n - 1; end >= 0; end -= page {
+			if err := ctx.Err(); err != nil {
+				return res, err
+			}
+			start := max(0, end-page+1)
+			elems, err := redis.ByteSlices(src.Do("LRANGE", key, start, end))
+			if err != nil {
+				return res, fmt.Errorf("read %s: %w", key, err)
+			}
+			if int64(len(elems)) != end-start+1 {
+				return res, fmt.Errorf("read %s: the list changed during the flush; is a daemon counting? stop it and run -F again", key)
+			}
+			for j := len(elems) - 1; j >= 0; j-- {
+				decoded = decoded[:0]
+				err := DecodeRecords(elems[j], func(a Attempt) error {
+					if !nameableTime(a.Unix, loc) {
+						return fmt.Errorf("attempt record: time %d is outside the years 1 to 9999, which day names can hold", a.Unix)
+					}
+					decoded = append(decoded, a)
 					return nil
 				})
 				if err != nil {
-					return total, fmt.Errorf("decode %s: %w", key, err)
+					idx := start + int64(j)
+					to, qerr := s.setAsideElement(src, key, day, idx, elems[j])
+					if qerr != nil {
+						return res, qerr
+					}
+					setAside(SetAside{Key: key, Index: idx, Reason: err.Error(), To: to})
+					continue
+				}
+				for _, a := range decoded {
+					if a.Unix > notAfter {
+						res.Later++
+						continue
+					}
+					b.AddRecord(time.Unix(a.Unix, 0).In(loc), a)
+					res.Attempts++
 				}
 				if b.Len() >= batch {
 					if err := flush(); err != nil {
-						return total, err
+						return res, err
 					}
 				}
 			}
 		}
-		if progress != nil {
-			progress(RebuildProgress{Day: day, DaysDone: i + 1, Days: len(days), Attempts: total})
+		if o.Progress != nil {
+			o.Progress(RebuildProgress{Day: day, DaysDone: i + 1, Days: len(days), Attempts: res.Attempts})
 		}
 	}
 	if err := flush(); err != nil {
-		return total, err
+		return res, err
 	}
 	if _, err := src.Do("DEL", RebuildingKey); err != nil {
-		return total, fmt.Errorf("mark the flush as finished: %w", err)
+		return res, fmt.Errorf("mark the flush as finished: %w", err)
 	}
-	return total, nil
+	sort.Strings(res.Quarantine)
+	return res, nil
+}
+
+// tombstone takes the place of an element being moved out, for LREM to
+// remove. It does not decode, so any equal element after it in the list
+// was moved out before (the walk goes from the end), and LREM from the
+// tail finds this one.
+const tombstone = "\xff"
+
+// setAsideScript moves element ARGV[2] at index ARGV[1] of list KEYS[1] to
+// the end of list KEYS[2]: copied first, removed after, in one script, so
+// it is never lost and never in both places.
+var setAsideScript = redis.NewScript(2, `
+local t = redis.call('TYPE', KEYS[2])['ok']
+if t ~= 'none' and t ~= 'list' then return {'wrongtype', t} end
+if redis.call('LINDEX', KEYS[1], ARGV[1]) ~= ARGV[2] then return {'changed'} end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('LSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('LREM', KEYS[1], -1, ARGV[3])
+return {'ok'}`)
+
+func (s *Store) setAsideElement(conn redis.Conn, key, day string, idx int64, elem []byte) (string, error) {
+	to := QuarantineKey(day)
+	r, err := redis.Strings(setAsideScript.Do(conn, key, to, idx, elem, tombstone))
+	if err != nil {
+		return "", fmt.Errorf("set aside element %d of %s: %w", idx, key, err)
+	}
+	switch {
+	case len(r) == 2 && r[0] == "wrongtype":
+		return "", fmt.Errorf("set aside element %d of %s: %w", idx, key, &ForeignKeyError{DB: AttemptsDB, Key: to, Type: r[1], Want: typeList})
+	case len(r) == 1 && r[0] == "changed":
+		return "", fmt.Errorf("set aside element %d of %s: the list changed during the flush; is a daemon counting? stop it and run -F again", idx, key)
+	case len(r) == 1 && r[0] == "ok":
+		return to, nil
+	}
+	return "", fmt.Errorf("set aside element %d of %s: unexpected answer %q", idx, key, r)
+}
+
+// setAsideWhole renames a key that is not a list to the first free
+// QuarantineWholeKey of its day.
+func setAsideWhole(conn redis.Conn, key, day string) (string, error) {
+	for n := 1; n <= 1000; n++ {
+		to := QuarantineWholeKey(day, n)
+		ok, err := redis.Int(conn.Do("RENAMENX", key, to))
+		if err != nil {
+			return "", fmt.Errorf("set aside %s: %w", key, err)
+		}
+		if ok == 1 {
+			return to, nil
+		}
+	}
+	return "", fmt.Errorf("set aside %s: a thousand keys of that day are already set aside; look at them and delete those no longer needed", key)
+}
+
+// nameableTime tells whether the day of unix in loc has a yyyymmdd name.
+// The bounds come first, as time.Unix wraps around for the largest values.
+func nameableTime(unix int64, loc *time.Location) bool {
+	const minUnix, maxUnix = -62135596800, 253402300799 // 0001-01-01, 9999-12-31 UTC
+	const slack = 2 * 86400                             // any zone offset
+	if unix < minUnix-slack || unix > maxUnix+slack {
+		return false
+	}
+	y := time.Unix(unix, 0).In(loc).Year()
+	return y >= 1 && y <= 9999
 }
 
 // BeginRebuild marks DB 0 as being rebuilt, before a flush looks for live

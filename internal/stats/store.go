@@ -33,182 +33,180 @@ type Applied struct {
 var (
 	// ErrAlreadyApplied: the record says this batch was applied.
 	ErrAlreadyApplied = errors.New("batch already applied")
-	// ErrConflict: a guarded key changed between the check and EXEC; the
-	// outcome is known (nothing applied), and the record must be asked
-	// again before another try.
+	// ErrConflict meant that a watched key changed before EXEC. Apply runs
+	// its checks and writes in one script now, where nothing can change in
+	// between, so it no longer returns it; callers that still handle it
+	// keep building until they drop that case.
 	ErrConflict = errors.New("a guarded key changed during the transaction; nothing was applied")
 )
 
-// minMaxScript moves oldest and newest only outwards. Two workers
-// committing batches of different days in either order leave the right
-// answer, which SET alone would not.
-const minMaxScript = `
-local o = redis.call('GET', KEYS[1])
-if not o or ARGV[1] < o then redis.call('SET', KEYS[1], ARGV[1]) end
-local n = redis.call('GET', KEYS[2])
-if not n or ARGV[2] > n then redis.call('SET', KEYS[2], ARGV[2]) end
-return 0`
+// applyScript is the whole of Apply, on the server, in two passes: the
+// first only reads (the guards of the exactly-once protocol, then the type
+// of every key the batch writes and every totals field it adds to), the
+// second writes. A script runs alone, so nothing changes between the two,
+// and nothing of the batch is written unless every write can succeed.
+//
+// Why a script rather than MULTI/EXEC with a WATCH of every key: EXEC does
+// not roll back, so the checks must come first; WATCHing the keys to make
+// them race-free would also watch toupdate, totals and oldest/newest, which
+// every batch writes, so concurrent workers would discard each other's
+// transactions over and over. The script needs no WATCH at all and is one
+// round trip instead of two. The writes that remain cannot fail: the types
+// are known, the totals fields are integers with room to add, and a refused
+// write (OOM, READONLY, MISCONF) can only be the first one, as those states
+// do not change while a script runs.
+//
+// The keys span two databases, which KEYS cannot express; all of them are
+// in ARGV (see plan.args for the layout), and the script SELECTs, which in
+// a script affects only the script.
+var applyScript = redis.NewScript(0, `
+local sdb, adb = ARGV[1], ARGV[2]
+local function bad(db, k, want)
+  local t = redis.call('TYPE', k)['ok']
+  if t ~= 'none' and t ~= want then return {'wrongtype', db, k, t, want} end
+  return nil
+end
+local r
+redis.call('SELECT', adb)
+if ARGV[3] ~= '' then
+  r = bad(adb, ARGV[3], 'string') if r then return r end
+  if redis.call('GET', ARGV[3]) == ARGV[4] then return {'applied'} end
+  if redis.call('EXISTS', ARGV[5]) == 1 then return {'rebuilding'} end
+  if ARGV[6] ~= '' then
+    r = bad(adb, ARGV[6], 'string') if r then return r end
+    if redis.call('GET', ARGV[6]) ~= ARGV[7] then return {'locked'} end
+  end
+end
+local i = 13
+local nt = tonumber(ARGV[i])
+local tot = i + 1
+i = i + 1 + 2 * nt
+local function groups(step)
+  local g = {}
+  local n = tonumber(ARGV[i])
+  i = i + 1
+  for _ = 1, n do
+    local m = tonumber(ARGV[i + 1])
+    g[#g + 1] = {ARGV[i], i + 2, m}
+    i = i + 2 + step * m
+  end
+  return g
+end
+local zincr, sets, first, lists = groups(2), groups(1), groups(2), groups(1)
+for _, g in ipairs(lists) do
+  r = bad(adb, g[1], 'list') if r then return r end
+end
+redis.call('SELECT', sdb)
+for _, g in ipairs(zincr) do
+  r = bad(sdb, g[1], 'zset') if r then return r end
+end
+for _, g in ipairs(sets) do
+  r = bad(sdb, g[1], 'set') if r then return r end
+end
+for _, g in ipairs(first) do
+  r = bad(sdb, g[1], 'zset') if r then return r end
+end
+if nt > 0 then
+  r = bad(sdb, ARGV[8], 'hash') or bad(sdb, ARGV[9], 'string') or bad(sdb, ARGV[10], 'string')
+  if r then return r end
+  for j = tot, tot + 2 * nt - 1, 2 do
+    local v = redis.call('HGET', ARGV[8], ARGV[j])
+    -- HINCRBY's own rule (no sign but '-', no leading zero), and room to
+    -- add: 9.2e18 stays under 2^63 whatever the rounding of doubles.
+    if v and not (v == '0' or (#v <= 19 and string.match(v, '^-?[1-9]%d*$') and tonumber(v) + tonumber(ARGV[j + 1]) < 9.2e18)) then
+      return {'notinteger', sdb, ARGV[8], ARGV[j], v}
+    end
+  end
+end
+-- Every check passed: write. Bulk commands go in chunks, as Lua's stack
+-- takes only so many arguments.
+local function bulk(cmd, k, opt, s, n)
+  local e = s + n - 1
+  for j = s, e, 1000 do
+    local last = math.min(j + 999, e)
+    if opt then redis.call(cmd, k, opt, unpack(ARGV, j, last)) else redis.call(cmd, k, unpack(ARGV, j, last)) end
+  end
+end
+for _, g in ipairs(zincr) do
+  local k = g[1]
+  for j = g[2], g[2] + 2 * g[3] - 1, 2 do redis.call('ZINCRBY', k, ARGV[j], ARGV[j + 1]) end
+end
+for _, g in ipairs(sets) do bulk('SADD', g[1], nil, g[2], g[3]) end
+for _, g in ipairs(first) do bulk('ZADD', g[1], 'LT', g[2], 2 * g[3]) end
+if nt > 0 then
+  for j = tot, tot + 2 * nt - 1, 2 do redis.call('HINCRBY', ARGV[8], ARGV[j], ARGV[j + 1]) end
+  -- oldest and newest move only outwards, so batches committed in any
+  -- order leave the right answer.
+  local o = redis.call('GET', ARGV[9])
+  if not o or ARGV[11] < o then redis.call('SET', ARGV[9], ARGV[11]) end
+  local n = redis.call('GET', ARGV[10])
+  if not n or ARGV[12] > n then redis.call('SET', ARGV[10], ARGV[12]) end
+end
+redis.call('SELECT', adb)
+for _, g in ipairs(lists) do bulk('RPUSH', g[1], nil, g[2], g[3]) end
+if ARGV[3] ~= '' then redis.call('SET', ARGV[3], ARGV[4]) end
+return {'ok'}`)
 
-// Apply counts the batch in one MULTI/EXEC: the rankings, the totals, the
-// toupdate sets, oldest/newest, the first-seen days, the DB 0 attempt
-// records and, when rec is not nil, the applied-batch record. Either all
-// of it happens or none.
+// Apply counts the batch: the rankings, the totals, the toupdate sets,
+// oldest/newest, the first-seen days, the DB 0 attempt records and, when
+// rec is not nil, the applied-batch record. Either all of it happens or
+// none (see applyScript).
 //
-// With a record, the transaction is guarded (WATCH): it is refused when
-// the record already names this batch (ErrAlreadyApplied), when a flush is
-// rebuilding the statistics (ErrUnfit), or when the consumer lock is no
-// longer rec.Token's (ErrLocked); and it is discarded (ErrConflict) when
-// any of those keys changes before EXEC. A daemon that lost its queue to
-// another therefore cannot count a batch the other has counted.
+// With a record, it is refused when the record already names this batch
+// (ErrAlreadyApplied), when a flush is rebuilding the statistics
+// (ErrUnfit), or when the consumer lock is no longer rec.Token's
+// (ErrLocked). A daemon that lost its queue to another therefore cannot
+// count a batch the other has counted.
 //
-// The connection is one of the DB 0 pool: the transaction switches to DB 1
-// and back inside MULTI, so it is left on DB 0 whatever happens (queued
-// SELECTs run all or not at all).
+// When a key the batch would write holds a value of another type, or a
+// totals field is not an integer, Apply returns a *ForeignKeyError and
+// writes nothing: the batch must not be acknowledged, and applies as it is
+// once the key is repaired.
 func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	if b.Len() == 0 && rec == nil {
 		return nil
 	}
-	p := b.plan()
+	args := b.plan().args(rec)
 	conn, err := s.Attempts.GetContext(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
-	if rec != nil {
-		if err := guard(conn, rec); err != nil {
-			return err
-		}
-	}
-
-	sent := 0
-	send := func(cmd string, args ...interface{}) {
-		if err == nil {
-			err = conn.Send(cmd, args...)
-			sent++
-		}
-	}
-	send("MULTI")
-	send("SELECT", StatsDB)
-	for _, in := range p.incrs {
-		send("ZINCRBY", in.key, in.by, in.member)
-	}
-	for _, g := range Granularities() {
-		if keys := p.toupdate[g]; len(keys) > 0 {
-			args := make([]interface{}, 0, len(keys)+1)
-			args = append(args, ToUpdateKey(g))
-			for _, k := range keys {
-				args = append(args, k)
-			}
-			send("SADD", args...)
-		}
-	}
-	for k, pairs := range p.firstSeen {
-		if len(pairs) > 0 {
-			args := make([]interface{}, 0, len(pairs)+2)
-			args = append(args, FirstSeenKey(kindNames[k]), "LT")
-			args = append(args, pairs...)
-			send("ZADD", args...)
-		}
-	}
-	if len(p.totals) > 0 {
-		for period, n := range p.totals {
-			send("HINCRBY", TotalsKey, period, n)
-		}
-		send("EVAL", minMaxScript, 2, OldestKey, NewestKey, p.oldest, p.newest)
-	}
-	send("SELECT", AttemptsDB)
-	for day, elems := range p.records {
-		args := make([]interface{}, 0, len(elems)+1)
-		args = append(args, AttemptsKey(day))
-		for _, e := range elems {
-			args = append(args, e)
-		}
-		send("RPUSH", args...)
-	}
-	if rec != nil {
-		send("SET", AppliedKey(rec.Queue, rec.Slot), rec.ID)
-	}
-	send("EXEC")
+	reply, err := redis.Values(applyScript.Do(conn, args...))
 	if err != nil {
-		return fmt.Errorf("send transaction to counting redis: %w", err)
-	}
-	replies, err := redis.Values(conn.Do(""))
-	if err != nil {
+		// A refusal (OOM, READONLY, MISCONF) stops the script at its first
+		// write, before anything is written; the error says what the
+		// operator must fix.
 		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), err)
 	}
-	if len(replies) != sent {
-		return fmt.Errorf("apply batch: %d replies to %d commands", len(replies), sent)
-	}
-	// Queueing errors (OOM, MISCONF, a read-only replica) abort the whole
-	// transaction; EXEC then answers EXECABORT, which surfaces here.
-	switch r := replies[len(replies)-1].(type) {
-	case redis.Error:
-		// EXECABORT says only that something was refused; the first
-		// refusal (OOM, MISCONF, READONLY) says what the operator must fix.
-		for _, q := range replies[:len(replies)-1] {
-			if e, ok := q.(redis.Error); ok {
-				return fmt.Errorf("apply batch of %d attempts: transaction refused: %w", b.Len(), e)
-			}
-		}
-		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), r)
-	case nil:
-		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), ErrConflict)
-	case []interface{}:
-		for i, x := range r {
-			if e, ok := x.(redis.Error); ok {
-				// A command failed at run time inside EXEC. That needs a
-				// foreign writer (a key of the wrong type); say which.
-				return fmt.Errorf("apply batch: command %d failed inside the transaction: %w", i+1, e)
-			}
-		}
-	}
-	return nil
+	return applyOutcome(reply, rec)
 }
 
-// guard watches the keys that decide whether rec may be applied and checks
-// them; on a refusal it unwatches, so the pooled connection is clean.
-func guard(conn redis.Conn, rec *Applied) error {
-	keys := []interface{}{AppliedKey(rec.Queue, rec.Slot), RebuildingKey}
-	if rec.Token != "" {
-		keys = append(keys, rec.LockKey)
+// applyOutcome turns the script's answer into Apply's error.
+func applyOutcome(reply []interface{}, rec *Applied) error {
+	word := ""
+	if len(reply) > 0 {
+		word, _ = redis.String(reply[0], nil)
 	}
-	err := conn.Send("WATCH", keys...)
-	if err == nil {
-		err = conn.Send("GET", AppliedKey(rec.Queue, rec.Slot))
-	}
-	if err == nil {
-		err = conn.Send("EXISTS", RebuildingKey)
-	}
-	if err == nil && rec.Token != "" {
-		err = conn.Send("GET", rec.LockKey)
-	}
-	if err != nil {
-		return fmt.Errorf("check batch record: %w", err)
-	}
-	v, err := redis.Values(conn.Do(""))
-	if err != nil {
-		return fmt.Errorf("check batch record: %w", err)
-	}
-	applied, _ := redis.String(v[1], nil)
-	rebuilding, _ := redis.Int(v[2], nil)
-	var refuse error
-	switch {
-	case applied == rec.ID:
-		refuse = ErrAlreadyApplied
-	case rebuilding == 1:
-		refuse = fmt.Errorf("%w: a flush (-F) is rebuilding the statistics", ErrUnfit)
-	case rec.Token != "":
-		if holder, _ := redis.String(v[3], nil); holder != rec.Token {
-			refuse = fmt.Errorf("%w: this daemon no longer holds %s", ErrLocked, rec.LockKey)
+	switch word {
+	case "ok":
+		return nil
+	case "applied":
+		return ErrAlreadyApplied
+	case "rebuilding":
+		return fmt.Errorf("%w: a flush (-F) is rebuilding the statistics", ErrUnfit)
+	case "locked":
+		return fmt.Errorf("%w: this daemon no longer holds %s", ErrLocked, rec.LockKey)
+	case "wrongtype", "notinteger":
+		if s, err := redis.Strings(reply[1:], nil); err == nil && len(s) == 4 {
+			db, _ := strconv.Atoi(s[0])
+			if word == "wrongtype" {
+				return &ForeignKeyError{DB: db, Key: s[1], Type: s[2], Want: s[3]}
+			}
+			return &ForeignKeyError{DB: db, Key: s[1], Type: typeHash, Want: typeHash, Field: s[2], Value: s[3]}
 		}
 	}
-	if refuse != nil {
-		if _, err := conn.Do("UNWATCH"); err != nil {
-			return fmt.Errorf("check batch record: %w", err)
-		}
-		return refuse
-	}
-	return nil
+	return fmt.Errorf("apply batch: unexpected answer %q of the counting redis", reply)
 }
 
 // IsApplied reports whether rec is the last batch applied from its slot.
@@ -316,6 +314,3 @@ func (s *Store) Ping(ctx context.Context) error {
 	_, err = conn.Do("PING")
 	return err
 }
-
-// itoa avoids fmt in the hot path.
-func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -1,0 +1,74 @@
+package stats_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/redistest"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
+)
+
+// BenchmarkApply measures the hot path: one guarded batch of 1000 attempts
+// of one day, with the spread of names a busy sensor sees. Besides the
+// wall time it reports the CPU time of redis-server per batch, which the
+// daemon's throughput is bound by and which a busy machine disturbs less.
+func BenchmarkApply(b *testing.B) {
+	srv := redistest.Start(b, redistest.Options{})
+	s := &stats.Store{Stats: pool(srv.Addr(), 1), Attempts: pool(srv.Addr(), 0)}
+	b.Cleanup(func() { s.Stats.Close(); s.Attempts.Close() })
+	ctx := context.Background()
+	day := time.Date(2026, 3, 14, 0, 0, 0, 0, time.UTC)
+	batch := stats.NewBatch()
+	for i := 0; i < 1000; i++ {
+		batch.Add(day.Add(time.Duration(i)*time.Minute), []byte(fmt.Sprintf("host%d", i%5)),
+			[]byte(fmt.Sprintf("user%d", i%200)), []byte(fmt.Sprintf("10.0.%d.%d", i%3, i%97)))
+	}
+	c := srv.Conn(0)
+	before, cpuOK := redisCPU(b, c)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.Apply(ctx, batch, &stats.Applied{Queue: "q", Slot: 0, ID: fmt.Sprint(i)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if after, ok := redisCPU(b, c); ok && cpuOK {
+		b.ReportMetric(float64((after-before).Microseconds())/float64(b.N), "redis-cpu-µs/op")
+	}
+}
+
+// redisCPU reads the user and system time of the server behind c from
+// /proc; ok is false where there is no /proc to read.
+func redisCPU(b *testing.B, c redis.Conn) (time.Duration, bool) {
+	info, err := redis.String(c.Do("INFO", "server"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	pid := ""
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
+			pid = v
+		}
+	}
+	raw, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return 0, false
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th of them, in ticks of 1/100 s.
+	_, rest, _ := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, false
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * 10 * time.Millisecond, true
+}
