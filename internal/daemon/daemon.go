@@ -65,10 +65,6 @@ type Daemon struct {
 	ingester  *ingest.Ingester
 	d4Outage  *ingest.Outage
 	cntOutage *ingest.Outage
-
-	// lockKey is the consumer lock once taken, for /healthz; set before
-	// the web server can ask.
-	lockKey string
 }
 
 // compileParallel is how many charts a compile draws at once: drawing

@@ -41,15 +41,31 @@ func (d *Daemon) Flush(ctx context.Context) error {
 	}
 	d.log.Info("flush: dropping the statistics and recounting them from the stored attempts")
 	lastLog := d.clock.Now()
-	n, err := d.store.Rebuild(ctx, d.cfg.Location, 100000, func(p stats.RebuildProgress) {
-		if d.clock.Since(lastLog) >= 5*time.Second || p.DaysDone == p.Days {
-			lastLog = d.clock.Now()
-			d.log.Info("flush: progress", "days", fmt.Sprintf("%d/%d", p.DaysDone, p.Days), "attempts", p.Attempts, "day", p.Day)
-		}
+	res, err := d.store.RebuildWith(ctx, stats.RebuildOptions{
+		Location: d.cfg.Location,
+		Batch:    100000,
+		Progress: func(p stats.RebuildProgress) {
+			if d.clock.Since(lastLog) >= 5*time.Second || p.DaysDone == p.Days {
+				lastLog = d.clock.Now()
+				d.log.Info("flush: progress", "days", fmt.Sprintf("%d/%d", p.DaysDone, p.Days), "attempts", p.Attempts, "day", p.Day)
+			}
+		},
+		SetAside: func(a stats.SetAside) {
+			d.log.Warn("flush: set aside a stored record it cannot count", "key", a.Key, "index", a.Index,
+				"type", a.Type, "reason", a.Reason, "to", a.To)
+		},
+		// A stamp more than a day after now was forged or broken (an
+		// earlier version stored such lines): it is not counted again,
+		// so a forged newest is repaired.
+		NotAfter: d.clock.Now().Add(24 * time.Hour),
 	})
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	d.log.Info("flush: recounted", "attempts", n, "seconds", fmt.Sprintf("%.1f", d.clock.Since(start).Seconds()))
+	d.log.Info("flush: recounted", "attempts", res.Attempts, "left_out_future", res.Later,
+		"seconds", fmt.Sprintf("%.1f", d.clock.Since(start).Seconds()))
+	if msg := res.Message(); msg != "" {
+		d.log.Warn("flush: " + msg)
+	}
 	return d.Compile(ctx, true)
 }

@@ -2,10 +2,14 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
+	"github.com/gomodule/redigo/redis"
+
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
 )
 
@@ -40,9 +44,19 @@ func (d *Daemon) health(ctx context.Context) web.Status {
 		defer wg.Done()
 		cctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
 		defer cancel()
-		err := d.store.CanCount(cctx, d.lockKey)
-		if err != nil && cctx.Err() == nil {
-			err = d.store.CanCount(cctx, d.lockKey)
+		// Idle pooled connections may predate a Redis restart; each one
+		// that fails is dropped by the pool, so a connection error is
+		// tried again (within the deadline) until a fresh connection
+		// answers. An answer from Redis is final.
+		var err error
+		for try := 0; try <= compileParallel+2; try++ {
+			err = d.store.CanCount(cctx, stats.LockKey(d.cfg.Queue))
+			var re redis.Error
+			var fe *stats.ForeignKeyError
+			if err == nil || cctx.Err() != nil || errors.As(err, &re) || errors.As(err, &fe) ||
+				errors.Is(err, stats.ErrWritesRefused) || errors.Is(err, stats.ErrUnfit) {
+				break
+			}
 		}
 		st.CountingRedis = err == nil && d.ingester.RefusedForForeignKey() == 0
 		if err != nil {

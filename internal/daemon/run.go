@@ -66,7 +66,6 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 			d.log.Warn("could not release the consumer lock; the next start takes it over", "err", err)
 		}
 	}()
-	d.lockKey = lock.Key()
 	parts.start(partLock, d.ingester.KeepLock(lock).Run)
 	parts.start(partCompile, d.loop.Run)
 	parts.start(partWorkers, d.ingester.Workers(lock).Run)

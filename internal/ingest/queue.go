@@ -307,10 +307,6 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 			in.o.Log.Error("not counting a batch: the queue belongs to another daemon now", "batch", rec.ID, "err", err)
 			<-ctx.Done()
 			return false, false
-		case errors.Is(err, stats.ErrConflict):
-			// Nothing was applied, but a guarded key moved: ask again.
-			unknown = true
-			continue
 		case errors.As(err, &foreign):
 			// Nothing was applied: a key the batch writes holds another
 			// type (a foreign writer). Counting waits until it is repaired;

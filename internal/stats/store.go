@@ -33,11 +33,6 @@ type Applied struct {
 var (
 	// ErrAlreadyApplied: the record says this batch was applied.
 	ErrAlreadyApplied = errors.New("batch already applied")
-	// ErrConflict meant that a watched key changed before EXEC. Apply runs
-	// its checks and writes in one script now, where nothing can change in
-	// between, so it no longer returns it; callers that still handle it
-	// keep building until they drop that case.
-	ErrConflict = errors.New("a guarded key changed during the transaction; nothing was applied")
 )
 
 // applyScript is the whole of Apply, on the server, in two passes: the
