@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -183,7 +184,7 @@ func allKeys(idx stats.Index, g stats.Granularity) []string {
 	}
 	keys := make([]string, 0, 3*len(periods))
 	for _, p := range periods {
-		for _, k := range stats.Kinds() {
+		for _, k := range kinds.Names() {
 			keys = append(keys, stats.StatsKey(p, k))
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -18,10 +19,6 @@ type overviewStore interface {
 	Distinct(ctx context.Context, period string) (map[string]int64, error)
 	ScanFirstSeen(ctx context.Context, kind, day string, chunk int, fn func([]stats.Entry) error) error
 }
-
-// newKinds are the kinds whose first-seen values the overview lists: the
-// user names and sources attackers bring. A new host is one of ours.
-func newKinds() []string { return []string{stats.KindUser, stats.KindSrc} }
 
 // firstSeenChunk is how many new values are read per round trip.
 const firstSeenChunk = 1000
@@ -87,7 +84,7 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) error {
 			return err
 		}
 		pt := render.PeriodTop{Period: p, Attempts: byPeriod[p]}
-		for _, k := range stats.Kinds() {
+		for _, k := range kinds.Names() {
 			top, err := c.Store.Top(ctx, stats.StatsKey(p, k), render.OverviewTop)
 			if err != nil {
 				return err
@@ -96,7 +93,7 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) error {
 		}
 		o.Periods = append(o.Periods, pt)
 	}
-	for _, k := range newKinds() {
+	for _, k := range kinds.FirstSeenNames() {
 		nv, err := c.writeNewValues(ctx, idx.Newest, k)
 		if err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
 // Totals returns the attempts counted in each period (day, month or year
@@ -120,7 +122,7 @@ var firstSeenLua = redis.NewScript(2, firstSeenScript)
 // is delivered at most once. A value without a count on day (foreign data
 // in the first-seen set) is left out: it was not seen that day.
 func (s *Store) ScanFirstSeen(ctx context.Context, kind, day string, chunk int, fn func([]Entry) error) error {
-	if len(day) != 8 || !allDigits(day) {
+	if len(day) != 8 || !kinds.Digits(day) {
 		return fmt.Errorf("scan first-seen %s values: %q is not a day (yyyymmdd)", kind, day)
 	}
 	// The script unpacks a chunk into one Redis call; Lua's stack holds a

@@ -236,7 +236,7 @@ func (s *Store) ReadIndex(ctx context.Context) (Index, error) {
 		if err := ctx.Err(); err != nil {
 			return idx, err
 		}
-		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", "*:stats"+KindHost, "COUNT", 1000))
+		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", StatsKey("*", KindHost), "COUNT", 1000))
 		if err != nil {
 			return idx, fmt.Errorf("scan for periods: %w", err)
 		}
