@@ -104,6 +104,38 @@ type Ranking struct {
 	inGrp  bool
 	closed bool
 	card   int64
+	drop   string // the snapshot to delete on Close, if any
+}
+
+// snapshotTTL bounds how long a snapshot outlives a compile that died
+// while reading it.
+const snapshotTTL = 3600
+
+// OpenSnapshot starts reading a copy of key taken at once (COPY), so that
+// the whole ranking read is the ranking at one instant, however long the
+// read and whatever is counted meanwhile: reading the live set by ranks
+// while counting moves members between score groups could skip a member
+// or return it twice. The copy costs Redis O(N) time and memory once; it
+// lives under "alog:snapshot:" with a TTL and is deleted by Close.
+func (s *Store) OpenSnapshot(ctx context.Context, key string, chunk, maxBytes int) (*Ranking, error) {
+	snap := "alog:snapshot:" + key
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("COPY", key, snap, "REPLACE"); err != nil {
+		return nil, fmt.Errorf("snapshot %q: %w", key, err)
+	}
+	if _, err := conn.Do("EXPIRE", snap, snapshotTTL); err != nil {
+		return nil, fmt.Errorf("snapshot %q: %w", key, err)
+	}
+	r, err := s.OpenRankingLimit(ctx, snap, chunk, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	r.drop = snap
+	return r, nil
 }
 
 // OpenRanking starts reading key, chunk members and ReplyBytes at most per
@@ -141,6 +173,14 @@ func (r *Ranking) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.drop != "" {
+		// UNLINK frees a large copy in the background, not in Redis'
+		// main thread.
+		if _, err := r.conn.Do("UNLINK", r.drop); err != nil {
+			r.conn.Close()
+			return fmt.Errorf("delete snapshot %q: %w", r.drop, err)
+		}
+	}
 	return r.conn.Close()
 }
 
