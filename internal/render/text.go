@@ -86,6 +86,18 @@ func eachPiece(s string, limit int, fn func(piece)) bool {
 		if n == limit {
 			return true
 		}
+		if limit < 0 && plainASCII(s[i]) && (s[i] != ' ' || n > 0 && i < trailing) {
+			// Uncut text is not measured piece by piece: a run of plain
+			// ASCII is one piece, which keeps megabyte values cheap.
+			j := i + 1
+			for j < len(s) && plainASCII(s[j]) && (s[j] != ' ' || j < trailing) {
+				j++
+			}
+			emit(piece{s[i:j], plain})
+			i = j
+			combining = 0
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size <= 1 {
 			emit(piece{fmt.Sprintf(`\x%02x`, s[i]), escape})
@@ -113,6 +125,10 @@ func eachPiece(s string, limit int, fn func(piece)) bool {
 	}
 	return false
 }
+
+// plainASCII reports printable ASCII shown as it is (a backslash is
+// escaped, a space only where it neither starts nor ends the value).
+func plainASCII(b byte) bool { return b >= ' ' && b < 0x7f && b != '\\' }
 
 // mustEscape reports runes that are invisible, change how other text is
 // laid out, or are not allowed in XML.
