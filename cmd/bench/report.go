@@ -21,16 +21,17 @@ type report struct {
 	RedisVersion string   `json:"redis_version,omitempty"`
 	Settings     settings `json:"settings"`
 
-	Ceiling *ceilingResult `json:"ceiling,omitempty"`
-	Queue   *queueResult   `json:"queue,omitempty"`
-	Latency *latencyResult `json:"latency,omitempty"`
-	Flush   *flushResult   `json:"flush,omitempty"`
-	Storage *storageResult `json:"storage,omitempty"`
-	File    *fileResult    `json:"file,omitempty"`
-	Parser  *parserResult  `json:"parser,omitempty"`
-	Compile *compileResult `json:"compile,omitempty"`
-	Backlog *backlogResult `json:"backlog,omitempty"`
-	Trickle *trickleResult `json:"trickle,omitempty"`
+	Ceiling     *ceilingResult     `json:"ceiling,omitempty"`
+	Queue       *queueResult       `json:"queue,omitempty"`
+	Latency     *latencyResult     `json:"latency,omitempty"`
+	Flush       *flushResult       `json:"flush,omitempty"`
+	Storage     *storageResult     `json:"storage,omitempty"`
+	File        *fileResult        `json:"file,omitempty"`
+	Parser      *parserResult      `json:"parser,omitempty"`
+	Compile     *compileResult     `json:"compile,omitempty"`
+	Incremental *incrementalResult `json:"incremental,omitempty"`
+	Backlog     *backlogResult     `json:"backlog,omitempty"`
+	Trickle     *trickleResult     `json:"trickle,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`

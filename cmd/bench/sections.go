@@ -80,6 +80,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"storage", b.storage},
 		{"file", b.file},
 		{"compile", b.compile},
+		{"incremental", b.incremental},
 		{"backlog", b.backlog},
 		{"trickle", b.trickle},
 	}

@@ -8,6 +8,28 @@
 // after its files are in place, so a compile that fails or is killed
 // leaves the rest for the next one, and a key changed while it draws is
 // drawn again next time.
+//
+// A compile's cost follows what changed, not the size of a period: the
+// chart, the top values and the JSON summary of a changed key are written
+// at every compile, while its full ranking CSV (5.6 MB for a year of
+// 335,000 sources) is written at most once per FullRankingInterval, unless
+// it is small (at most SmallRanking rows), which is written every time.
+// The CSVs stay exact because:
+//
+//   - a full CSV is written from a snapshot of its key (stats.OpenSnapshot),
+//     so it is always the exact ranking at the instant of its write, never
+//     a mix of two moments;
+//   - a key whose full CSV was not written stays in the compiling set in
+//     Redis (it is not marked done), so it is drawn again and its CSV is
+//     written by a later compile even if the key never changes again, by
+//     this process or, after a crash or restart, by the next one (whose
+//     first compile writes every pending CSV);
+//   - CompileFinal (the compile at shutdown and after -f) and a full
+//     compile (after -F) write every pending CSV at once.
+//
+// So a full CSV is behind Redis by at most FullRankingInterval (plus one
+// compile interval) while its period is being counted, and exact once the
+// counting stops.
 package compile
 
 import (
@@ -21,6 +43,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -31,10 +54,16 @@ type Store interface {
 	DoneRendering(ctx context.Context, g stats.Granularity, keys ...string) error
 	Top(ctx context.Context, key string, n int) ([]stats.Entry, error)
 	Summarize(ctx context.Context, period, kind string) (stats.Summary, error)
-	OpenRanking(ctx context.Context, key string, chunk int) (*stats.Ranking, error)
+	OpenSnapshot(ctx context.Context, key string, chunk, maxBytes int) (*stats.Ranking, error)
 	ReadIndex(ctx context.Context) (stats.Index, error)
 	overviewStore
 }
+
+// Defaults of the Compiler's fields for full rankings.
+const (
+	DefaultFullRankingInterval = 5 * time.Minute
+	DefaultSmallRanking        = 10000
+)
 
 // Compiler renders into Dir (the sshd directory under the output dir).
 type Compiler struct {
@@ -45,27 +74,69 @@ type Compiler struct {
 	// Parallel is how many charts are drawn at once (at least 1). Each
 	// holds a counting-Redis connection while it draws.
 	Parallel int
+	// FullRankingInterval is the least time between two writes of the full
+	// ranking CSV of one key with more than SmallRanking rows (0 means
+	// DefaultFullRankingInterval; see the package comment).
+	FullRankingInterval time.Duration
+	// SmallRanking is the number of rows up to which a ranking's CSV is
+	// written at every compile (0 means DefaultSmallRanking).
+	SmallRanking int64
+	// Now is the clock that times full rankings (time.Now when nil).
+	Now func() time.Time
 
 	overviewCurrent bool // see compileOverview
+
+	mu       sync.Mutex
+	lastFull map[string]time.Time // key → when this process last wrote its full CSV
+
+	spillBytes int // memory for the new-value lists before they spill to disk (0: defaultSpillBytes)
 }
 
-// Result says what one compile did.
+// Result says what one compile did, for the log.
 type Result struct {
-	Charts   int // charts (and as many CSV files) written
+	Keys     int   // stats keys taken from the toupdate sets and drawn
+	Charts   int   // charts written (as many JSON summaries)
+	FullCSVs int   // full ranking CSVs written
+	Pending  int   // keys whose full CSV waits for FullRankingInterval
+	Rows     int64 // CSV rows written, full rankings and new-value lists
+	Overview bool  // the overview was rewritten
 	Duration time.Duration
 }
 
 // Compile redraws what changed, or everything when all is set (after a
 // flush), then the pages, and the overview when anything was drawn. A
-// Compiler runs one compile at a time.
+// Compiler runs one compile at a time. A compile stopped by ctx returns an
+// error that wraps ctx.Err(), so a stop can be told from a failure.
 func (c *Compiler) Compile(ctx context.Context, all bool) (Result, error) {
+	return c.compile(ctx, all, all)
+}
+
+// CompileFinal is Compile that also writes every full ranking CSV still
+// pending, whatever FullRankingInterval says: the compile to run when
+// counting stops (at shutdown, after -f), so that the files left behind
+// are exact.
+func (c *Compiler) CompileFinal(ctx context.Context) (Result, error) {
+	return c.compile(ctx, false, true)
+}
+
+func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err error) {
 	start := time.Now()
-	var res Result
+	defer func() {
+		res.Duration = time.Since(start)
+		if err != nil && ctx.Err() != nil && !errors.Is(err, ctx.Err()) {
+			// A call that failed because the stop closed what it used
+			// says so in its own words; the caller needs to see the stop.
+			err = fmt.Errorf("compile stopped (%w): %w", ctx.Err(), err)
+		}
+	}()
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("compile stopped: %w", err)
+	}
 	if err := os.MkdirAll(c.Dir, 0o755); err != nil {
 		return res, fmt.Errorf("create output directory: %w", err)
 	}
+	c.forgetOldFull()
 	var idx stats.Index
-	var err error
 	if all {
 		idx, err = c.Store.ReadIndex(ctx)
 		if err != nil {
@@ -81,8 +152,7 @@ func (c *Compiler) Compile(ctx context.Context, all bool) (Result, error) {
 		if all {
 			keys = allKeys(idx, g)
 		}
-		done, drawn, drawErrs, err := c.drawAll(ctx, g, keys)
-		res.Charts += drawn
+		done, drawErrs, err := c.drawAll(ctx, g, keys, full, &res)
 		errs = append(errs, drawErrs...)
 		if err != nil {
 			return res, err
@@ -112,20 +182,68 @@ func (c *Compiler) Compile(ctx context.Context, all bool) (Result, error) {
 	}); err != nil {
 		errs = append(errs, fmt.Errorf("write pages: %w", err))
 	}
-	if err := c.compileOverview(ctx, idx, all || res.Charts > 0); err != nil {
+	wrote, rows, err := c.compileOverview(ctx, idx, all || res.Charts > 0)
+	res.Overview = wrote
+	res.Rows += rows
+	if err != nil {
 		errs = append(errs, err)
 	}
-	res.Duration = time.Since(start)
 	return res, errors.Join(errs...)
+}
+
+func (c *Compiler) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func (c *Compiler) interval() time.Duration {
+	if c.FullRankingInterval > 0 {
+		return c.FullRankingInterval
+	}
+	return DefaultFullRankingInterval
+}
+
+// fullDue reports whether key's full CSV may be written now: this process
+// has not written it within the interval (never, after a restart).
+func (c *Compiler) fullDue(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	last, ok := c.lastFull[key]
+	return !ok || now.Sub(last) >= c.interval()
+}
+
+func (c *Compiler) wroteFull(key string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lastFull == nil {
+		c.lastFull = map[string]time.Time{}
+	}
+	c.lastFull[key] = now
+}
+
+// forgetOldFull drops the write times that no longer hold a CSV back, so
+// the map holds only the keys written within the last interval.
+func (c *Compiler) forgetOldFull() {
+	now := c.now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, t := range c.lastFull {
+		if now.Sub(t) >= c.interval() {
+			delete(c.lastFull, k)
+		}
+	}
 }
 
 // drawAll renders keys with up to Parallel goroutines: most of a chart's
 // time is spent waiting (Redis round trips, fsync of the files), so a few
-// at once finish a large compile several times sooner. It returns the keys
-// drawn but not yet marked done, how many were drawn, the errors of keys
-// that failed (left for the next compile), and an error that stops the
-// compile (a cancelled context, Redis unreachable).
-func (c *Compiler) drawAll(ctx context.Context, g stats.Granularity, keys []string) (done []string, drawn int, keyErrs []error, err error) {
+// at once finish a large compile several times sooner. It adds what it did
+// to res and returns the keys drawn whose full CSV is written but not yet
+// marked done, the errors of keys that failed (left for the next
+// compile), and an error that stops the compile (a cancelled context,
+// Redis unreachable).
+func (c *Compiler) drawAll(ctx context.Context, g stats.Granularity, keys []string, full bool, res *Result) (done []string, keyErrs []error, err error) {
 	var (
 		mu   sync.Mutex
 		wg   sync.WaitGroup
@@ -136,25 +254,36 @@ func (c *Compiler) drawAll(ctx context.Context, g stats.Granularity, keys []stri
 		mu.Lock()
 		failed := stop
 		mu.Unlock()
-		if failed == nil {
-			failed = ctx.Err()
+		if failed == nil && ctx.Err() != nil {
+			failed = fmt.Errorf("compile stopped: %w", ctx.Err())
 		}
 		if failed != nil {
 			wg.Wait()
-			return done, drawn, keyErrs, failed
+			return done, keyErrs, failed
 		}
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			err := c.renderKey(ctx, key)
+			out, err := c.renderKey(ctx, key, full)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
 				keyErrs = append(keyErrs, err)
 				return
 			}
-			drawn++
+			if out.drawn {
+				res.Keys++
+				res.Charts++
+			}
+			res.Rows += out.rows
+			if !out.done {
+				res.Pending++
+				return
+			}
+			if out.drawn {
+				res.FullCSVs++
+			}
 			done = append(done, key)
 			// Mark progress in chunks so a long first compile that is
 			// interrupted does not start over.
@@ -168,7 +297,7 @@ func (c *Compiler) drawAll(ctx context.Context, g stats.Granularity, keys []stri
 		}()
 	}
 	wg.Wait()
-	return done, drawn, keyErrs, stop
+	return done, keyErrs, stop
 }
 
 func allKeys(idx stats.Index, g stats.Granularity) []string {
@@ -183,43 +312,79 @@ func allKeys(idx stats.Index, g stats.Granularity) []string {
 	}
 	keys := make([]string, 0, 3*len(periods))
 	for _, p := range periods {
-		for _, k := range stats.Kinds() {
+		for _, k := range kinds.Names() {
 			keys = append(keys, stats.StatsKey(p, k))
 		}
 	}
 	return keys
 }
 
-// renderKey writes the chart and the CSV of one stats key.
-func (c *Compiler) renderKey(ctx context.Context, key string) error {
+// keyOutcome is what renderKey did with one key.
+type keyOutcome struct {
+	drawn bool  // chart and JSON written
+	done  bool  // nothing left to write: the key may leave the compiling set
+	rows  int64 // rows of the full CSV written
+}
+
+// renderKey writes the chart and the JSON summary of one stats key, and
+// its full CSV when full is set, when the ranking is small, or when the
+// key's last full CSV is older than FullRankingInterval.
+func (c *Compiler) renderKey(ctx context.Context, key string, full bool) (keyOutcome, error) {
 	period, kind, ok := stats.SplitStatsKey(key)
 	if !ok {
 		// Not ours to draw (a foreign member in toupdate); drop it.
 		c.Log.Warn("compile: skipping unknown key in toupdate set", "key", key)
-		return nil
+		return keyOutcome{done: true}, nil
 	}
+	// The chart's title and "others" bar need the attempts and the number
+	// of values, not the ranking: ZCARD and the totals the store keeps.
 	sum, err := c.Store.Summarize(ctx, period, kind)
 	if err != nil {
-		return err
+		return keyOutcome{}, err
 	}
 	top, err := c.Store.Top(ctx, key, c.ChartTop)
 	if err != nil {
-		return err
+		return keyOutcome{}, err
 	}
 	chart := render.Chart{Period: period, Kind: kind, Total: sum.Total, Distinct: sum.Distinct, Top: entries(top)}
 	dir := filepath.Join(c.Dir, period)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
+		return keyOutcome{}, fmt.Errorf("create %s: %w", dir, err)
 	}
 	svg := filepath.Join(c.Dir, render.ChartPath(period, kind))
 	if err := render.WriteFileAtomic(svg, func(w io.Writer) error { return render.WriteSVG(w, chart) }); err != nil {
-		return fmt.Errorf("write %s: %w", svg, err)
+		return keyOutcome{}, fmt.Errorf("write %s: %w", svg, err)
 	}
-	rk, err := c.Store.OpenRanking(ctx, key, 10000)
+	jsonPath := filepath.Join(c.Dir, render.JSONPath(period, kind))
+	if err := render.WriteFileAtomic(jsonPath, func(w io.Writer) error { return render.WriteStatsJSON(w, chart) }); err != nil {
+		return keyOutcome{}, fmt.Errorf("write %s: %w", jsonPath, err)
+	}
+	out := keyOutcome{drawn: true}
+	small := c.SmallRanking
+	if small <= 0 {
+		small = DefaultSmallRanking
+	}
+	now := c.now()
+	if !full && sum.Distinct > small && !c.fullDue(key, now) {
+		return out, nil
+	}
+	rows, err := c.writeRanking(ctx, key, period, kind)
 	if err != nil {
-		return err
+		return out, err
 	}
-	defer rk.Close()
+	c.wroteFull(key, now)
+	out.rows, out.done = rows, true
+	return out, nil
+}
+
+// writeRanking writes the full CSV of key from a snapshot of it and
+// returns its number of rows.
+func (c *Compiler) writeRanking(ctx context.Context, key, period, kind string) (int64, error) {
+	rk, err := c.Store.OpenSnapshot(ctx, key, 10000, stats.ReplyBytes)
+	if err != nil {
+		return 0, err
+	}
+	var rows int64
 	csvPath := filepath.Join(c.Dir, render.CSVPath(period, kind))
 	err = render.WriteFileAtomic(csvPath, func(w io.Writer) error {
 		return render.WriteCSV(w, func() ([]render.Entry, error) {
@@ -227,15 +392,15 @@ func (c *Compiler) renderKey(ctx context.Context, key string) error {
 			if err != nil || chunk == nil {
 				return nil, err
 			}
+			rows += int64(len(chunk))
 			return entries(chunk), nil
 		})
 	})
+	if cerr := rk.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
 	if err != nil {
-		return fmt.Errorf("write %s: %w", csvPath, err)
+		return 0, fmt.Errorf("write %s: %w", csvPath, err)
 	}
-	jsonPath := filepath.Join(c.Dir, render.JSONPath(period, kind))
-	if err := render.WriteFileAtomic(jsonPath, func(w io.Writer) error { return render.WriteStatsJSON(w, chart) }); err != nil {
-		return fmt.Errorf("write %s: %w", jsonPath, err)
-	}
-	return nil
+	return rows, nil
 }

@@ -42,7 +42,7 @@ func (l *Loop) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			final, cancel := context.WithTimeout(context.WithoutCancel(ctx), l.Final)
 			defer cancel()
-			_ = l.Once(final, false)
+			_ = l.Last(final)
 			return nil
 		case <-t.Chan():
 			_ = l.Once(ctx, false)
@@ -62,12 +62,22 @@ func (l *Loop) LastCompile() time.Time {
 // Once compiles what changed (everything with all), logs the outcome and
 // returns the error with its cause. It is not safe to call while Run runs.
 func (l *Loop) Once(ctx context.Context, all bool) error {
-	res, err := l.Compiler.Compile(ctx, all)
+	return l.record(ctx, all, func() (Result, error) { return l.Compiler.Compile(ctx, all) })
+}
+
+// Last compiles what changed and every full ranking still waiting for its
+// interval: the compile at a stop and after a file.
+func (l *Loop) Last(ctx context.Context) error {
+	return l.record(ctx, false, func() (Result, error) { return l.Compiler.CompileFinal(ctx) })
+}
+
+func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, error)) error {
+	res, err := compile()
 	l.Metrics.CompileSeconds.Observe(res.Duration.Seconds())
 	l.Metrics.ChartsRendered.Add(float64(res.Charts))
 	switch {
 	case err != nil && ctx.Err() != nil:
-		l.Log.Info("compile stopped before the end; what it did not draw stays marked and is drawn at the next compile",
+		l.Log.Info("compile stopped by the shutdown; what it did not draw stays marked and is drawn at the next start",
 			"charts", res.Charts, "reason", context.Cause(ctx).Error())
 		return fmt.Errorf("compile: %w", err)
 	case err != nil && l.CountingDown != nil && l.CountingDown():
@@ -82,8 +92,8 @@ func (l *Loop) Once(ctx context.Context, all bool) error {
 	l.Metrics.LastCompile.Set(float64(now.UnixNano()) / 1e9)
 	if res.Charts > 0 || all {
 		l.Log.Info("compiled", "charts", res.Charts, "seconds", fmt.Sprintf("%.3f", res.Duration.Seconds()))
-	} else {
-		l.Log.Debug("compiled", "charts", res.Charts, "seconds", fmt.Sprintf("%.3f", res.Duration.Seconds()))
 	}
+	l.Log.Debug("compile", "keys", res.Keys, "charts", res.Charts, "full_csvs", res.FullCSVs,
+		"pending", res.Pending, "rows", res.Rows, "overview", res.Overview, "ms", res.Duration.Milliseconds())
 	return nil
 }

@@ -6,8 +6,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -19,27 +19,24 @@ type overviewStore interface {
 	ScanFirstSeen(ctx context.Context, kind, day string, chunk int, fn func([]stats.Entry) error) error
 }
 
-// newKinds are the kinds whose first-seen values the overview lists: the
-// user names and sources attackers bring. A new host is one of ours.
-func newKinds() []string { return []string{stats.KindUser, stats.KindSrc} }
-
 // firstSeenChunk is how many new values are read per round trip.
 const firstSeenChunk = 1000
 
 // compileOverview rewrites the overview when drew says the compile drew
 // something, or when the last overview was not written (the first compile
 // of this process, or one that failed): an idle compile leaves a current
-// overview alone, since nothing it shows has changed.
-func (c *Compiler) compileOverview(ctx context.Context, idx stats.Index, drew bool) error {
+// overview alone, since nothing it shows has changed. It reports whether
+// it wrote the overview and the rows of the new-value CSVs.
+func (c *Compiler) compileOverview(ctx context.Context, idx stats.Index, drew bool) (bool, int64, error) {
 	if !drew && c.overviewCurrent {
-		return nil
+		return false, 0, nil
 	}
-	err := c.writeOverview(ctx, idx)
+	rows, err := c.writeOverview(ctx, idx)
 	c.overviewCurrent = err == nil
 	if err != nil {
-		return fmt.Errorf("write overview: %w", err)
+		return false, rows, fmt.Errorf("write overview: %w", err)
 	}
-	return nil
+	return true, rows, nil
 }
 
 // writeOverview compiles index.html and what it shows: the trends, the
@@ -48,18 +45,18 @@ func (c *Compiler) compileOverview(ctx context.Context, idx stats.Index, drew bo
 // and year. Its cost does not grow with the history: one HMGET of a few
 // hundred fields, nine ZCARDs, nine short rankings, and the new values of
 // one day.
-func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) error {
+func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) (rows int64, err error) {
 	o := render.Overview{Oldest: idx.Oldest, Newest: idx.Newest}
 	if idx.Newest == "" {
-		return render.WriteOverview(c.Dir, o)
+		return 0, render.WriteOverview(c.Dir, o)
 	}
 	days, err := render.OverviewDays(idx.Newest)
 	if err != nil {
-		return err
+		return rows, err
 	}
 	months, err := render.OverviewMonths(idx.Oldest, idx.Newest)
 	if err != nil {
-		return err
+		return rows, err
 	}
 	newest := stats.Period{Day: idx.Newest, Month: idx.Newest[:6], Year: idx.Newest[:4]}
 	periods := []string{newest.Day, newest.Month, newest.Year}
@@ -69,7 +66,7 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) error {
 	names := append(append(append([]string(nil), days...), months...), newest.Year)
 	totals, err := c.Store.Totals(ctx, names)
 	if err != nil {
-		return err
+		return rows, err
 	}
 	byPeriod := make(map[string]int64, len(names))
 	for i, n := range names {
@@ -84,68 +81,71 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) error {
 	for _, p := range periods {
 		distinct, err := c.Store.Distinct(ctx, p)
 		if err != nil {
-			return err
+			return rows, err
 		}
 		pt := render.PeriodTop{Period: p, Attempts: byPeriod[p]}
-		for _, k := range stats.Kinds() {
+		for _, k := range kinds.Names() {
 			top, err := c.Store.Top(ctx, stats.StatsKey(p, k), render.OverviewTop)
 			if err != nil {
-				return err
+				return rows, err
 			}
 			pt.Kinds = append(pt.Kinds, render.KindTop{Kind: k, Distinct: distinct[k], Top: entries(top)})
 		}
 		o.Periods = append(o.Periods, pt)
 	}
-	for _, k := range newKinds() {
+	for _, k := range kinds.FirstSeenNames() {
 		nv, err := c.writeNewValues(ctx, idx.Newest, k)
+		rows += nv.Count
 		if err != nil {
-			return err
+			return rows, err
 		}
 		o.New = append(o.New, nv)
 	}
-	return render.WriteOverview(c.Dir, o)
+	return rows, render.WriteOverview(c.Dir, o)
 }
 
 // writeNewValues writes the CSV of the values of kind first seen on day,
 // ranked like every other ranking (count descending, then value), and
 // returns how many there are and the first NewTop.
 //
-// The ranking is sorted in memory: it holds the values first seen on one
-// day, never the history, at about 24 bytes plus the value's length each
-// (a day bringing 100,000 new sources holds about 4 MB while the file is
-// written).
+// The values arrive in byte order and must be ranked by count; a day may
+// bring any number of them, each as large as an attacker made it, so they
+// are ranked through a spill (see spill.go) that holds at most about
+// spillBytes in memory and merges sorted runs from disk beyond that. Only
+// the NewTop shown are kept.
 func (c *Compiler) writeNewValues(ctx context.Context, day, kind string) (render.NewValues, error) {
 	nv := render.NewValues{Kind: kind}
-	var all []render.Entry
+	path := filepath.Join(c.Dir, render.NewCSVPath(day, kind))
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nv, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
+	}
+	sp := newSpill(c.Dir, c.spillBytes)
+	defer sp.close()
 	err := c.Store.ScanFirstSeen(ctx, kind, day, firstSeenChunk, func(chunk []stats.Entry) error {
 		for _, e := range chunk {
-			all = append(all, render.Entry{Value: e.Member, Count: e.Count})
+			if err := sp.add(render.Entry{Value: e.Member, Count: e.Count}); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
 	if err != nil {
 		return nv, err
 	}
-	sort.Slice(all, func(i, j int) bool {
-		if all[i].Count != all[j].Count {
-			return all[i].Count > all[j].Count
-		}
-		return all[i].Value < all[j].Value
-	})
-	nv.Count = int64(len(all))
-	nv.Top = all[:min(len(all), render.NewTop)]
-
-	path := filepath.Join(c.Dir, render.NewCSVPath(day, kind))
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nv, fmt.Errorf("create %s: %w", filepath.Dir(path), err)
-	}
+	nv.Count = sp.n
 	err = render.WriteFileAtomic(path, func(w io.Writer) error {
-		rest := all
+		next, err := sp.ranked()
+		if err != nil {
+			return err
+		}
 		return render.WriteCSV(w, func() ([]render.Entry, error) {
-			n := min(len(rest), 1000)
-			chunk := rest[:n]
-			rest = rest[n:]
-			return chunk, nil
+			chunk, err := next()
+			for _, e := range chunk {
+				if len(nv.Top) < render.NewTop {
+					nv.Top = append(nv.Top, e)
+				}
+			}
+			return chunk, err
 		})
 	})
 	if err != nil {

@@ -180,5 +180,8 @@ func (d *Daemon) countFile(ctx context.Context, name string, in io.Reader, ref t
 	if err != nil {
 		return fmt.Errorf("file not fully counted: %w", err)
 	}
-	return d.Compile(ctx, false)
+	if err := d.loop.Last(ctx); err != nil {
+		return fmt.Errorf("compile the output: %w", err)
+	}
+	return nil
 }

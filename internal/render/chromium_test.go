@@ -55,7 +55,7 @@ func TestPagesInChromium(t *testing.T) {
 	var periods []string
 	periods = append(append(append(periods, idx.Days...), idx.Months...), idx.Years...)
 	for _, p := range periods {
-		for _, k := range kinds() {
+		for _, k := range kindNames() {
 			c := Chart{Period: p, Kind: k, Top: []Entry{{"root", 3}, {"<b>", 1}}, Total: 4, Distinct: 2}
 			if err := WriteFileAtomic(filepath.Join(dir, ChartPath(p, k)), func(w io.Writer) error { return WriteSVG(w, c) }); err != nil {
 				t.Fatal(err)

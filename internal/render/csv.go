@@ -1,7 +1,6 @@
 package render
 
 import (
-	"encoding/csv"
 	"fmt"
 	"io"
 	"strconv"
@@ -13,46 +12,63 @@ import (
 // chunks; a nil or empty chunk ends it. Rankings of a year hold millions of
 // values, so nothing is collected in memory.
 //
-// Cells are quoted per RFC 4180 and values are written byte for byte, with
-// one exception that keeps a spreadsheet from running an attacker's value as
-// a formula: a value that starts with =, +, -, @, a tab or a carriage return
-// (or their full-width forms, which some spreadsheets fold into the ASCII
-// ones) gets a leading apostrophe. A value that already starts with an
-// apostrophe gets one too, so that a reader recovers every value exactly by
-// removing one leading apostrophe where there is one.
+// Values are chosen by attackers and a CSV is opened in spreadsheets and
+// printed to terminals, so a value cell is written for people, not byte for
+// byte (the JSON beside each CSV keeps the exact bytes, see jsonEntry):
 //
-// Lines end in "\n", not "\r\n": encoding/csv drops a lone "\r" inside a
-// quoted cell when asked for CRLF, and values must survive unchanged.
+//   - it shows the value as the pages do (VisibleText): control bytes,
+//     bidi controls and invalid UTF-8 appear as \x1b, \u202e or \xff and a
+//     backslash as \\, so `cat` of a CSV cannot drive the terminal, a row
+//     is one line, and undoing the escapes gives the value back;
+//   - every value cell is quoted, so that a spreadsheet splitting rows on
+//     ";" or a tab rather than "," cannot start a cell inside a value
+//     ("x;=cmd|' /C calc'!A0" stays one text cell);
+//   - a cell that would start with =, +, -, @ (or their full-width forms,
+//     which some spreadsheets fold into the ASCII ones) or with an
+//     apostrophe gets a leading apostrophe, so it is never a formula and a
+//     reader recovers the text by removing one leading apostrophe where
+//     there is one.
+//
+// Counts are digits and are written bare. Lines end in "\n".
 func WriteCSV(w io.Writer, next func() ([]Entry, error)) error {
-	cw := csv.NewWriter(w)
-	if err := cw.Write([]string{"value", "count"}); err != nil {
+	if _, err := io.WriteString(w, "value,count\n"); err != nil {
 		return fmt.Errorf("write csv header: %w", err)
 	}
-	rec := make([]string, 2)
+	var row []byte
 	for {
 		chunk, err := next()
 		if err != nil {
 			return fmt.Errorf("read ranking for csv: %w", err)
 		}
 		if len(chunk) == 0 {
-			break
+			return nil
 		}
 		for _, e := range chunk {
-			rec[0] = csvValue(e.Value)
-			rec[1] = strconv.FormatInt(e.Count, 10)
-			if err := cw.Write(rec); err != nil {
+			row = appendCSVRow(row[:0], e)
+			if _, err := w.Write(row); err != nil {
 				return fmt.Errorf("write csv row: %w", err)
 			}
 		}
+		// A row of a megabyte value should not stay allocated for the
+		// rest of a million-row ranking.
+		if cap(row) > 64<<10 {
+			row = nil
+		}
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write csv: %w", err)
-	}
-	return nil
+}
+
+// appendCSVRow appends the row of e (see WriteCSV) to b.
+func appendCSVRow(b []byte, e Entry) []byte {
+	b = append(b, '"')
+	b = append(b, strings.ReplaceAll(csvValue(VisibleText(e.Value)), `"`, `""`)...)
+	b = append(b, '"', ',')
+	b = strconv.AppendInt(b, e.Count, 10)
+	return append(b, '\n')
 }
 
 // csvValue neutralises a value a spreadsheet would evaluate (see WriteCSV).
+// A tab or carriage return cannot start a visible text, but the guard keeps
+// them for whoever calls it with raw bytes.
 func csvValue(v string) string {
 	if v == "" {
 		return v

@@ -4,15 +4,18 @@ import (
 	"bytes"
 	"encoding/csv"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 func TestWriteCSVHostile(t *testing.T) {
 	values := append(hostileValues(),
 		"'already quoted", "''", "'", "\t=1", "\r=1", "＝1+1", "＋1", "－1", "＠x",
-		"a,b", `say "hi"`, "line\nbreak", "cr\rinside", "crlf\r\ninside", " leading space", `\.`)
+		"a,b", `say "hi"`, "line\nbreak", "cr\rinside", "crlf\r\ninside", " leading space", `\.`,
+		"x;=cmd|' /C calc'!A0", "x\t=1+1", "x;\"=1+1", "\x1b]0;pwned\x07", "\x1b[2J\x1b[H", "evil\u202egnp.exe")
 	var entries []Entry
 	for i, v := range values {
 		entries = append(entries, Entry{Value: v, Count: int64(len(values) - i)})
@@ -22,6 +25,7 @@ func TestWriteCSVHostile(t *testing.T) {
 		t.Fatal(err)
 	}
 	raw := buf.Bytes()
+	checkTerminalSafe(t, raw)
 
 	r := csv.NewReader(bytes.NewReader(raw))
 	r.FieldsPerRecord = 2
@@ -37,32 +41,33 @@ func TestWriteCSVHostile(t *testing.T) {
 	}
 	for i, v := range values {
 		rec := records[i+1]
-		for _, cell := range rec {
-			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
-				t.Errorf("cell %q starts with a formula character", cell)
-			}
-			for _, fw := range []string{"＝", "＋", "－", "＠"} {
-				if strings.HasPrefix(cell, fw) {
-					t.Errorf("cell %q starts with a full-width formula character", cell)
-				}
-			}
-		}
-		got := rec[0]
-		if strings.HasPrefix(got, "'") {
-			got = got[1:]
-		}
-		// encoding/csv's reader turns "\r\n" inside a quoted cell into
-		// "\n"; the bytes written are checked below.
-		want := strings.ReplaceAll(v, "\r\n", "\n")
-		if got != want {
-			t.Errorf("row %d: value %q read back as %q", i, v, rec[0])
+		checkNoFormula(t, rec)
+		back, err := unescapeVisible(strings.TrimPrefix(rec[0], "'"))
+		if err != nil || back != v {
+			t.Errorf("row %d: value %q read back as %q (%q, %v)", i, v, rec[0], back, err)
 		}
 		if rec[1] != strconv.Itoa(len(values)-i) {
 			t.Errorf("row %d: count %q", i, rec[1])
 		}
 	}
-	// Byte for byte: quoting only where RFC 4180 needs it, nothing else.
-	for _, want := range []string{"\"crlf\r\ninside\"", "\"cr\rinside\"", "\n''',", "\n'=cmd|' /C calc'!A0,", "\n\xff,", "\n'\xef\xbc\x9d1+1,", "\na\x00b,", "\n\"\\.\","} {
+	// A spreadsheet whose separator is ";" or a tab splits the rows on it;
+	// it must still find no cell that starts a formula.
+	for _, sep := range []rune{';', '\t'} {
+		r := csv.NewReader(bytes.NewReader(raw))
+		r.Comma, r.LazyQuotes, r.FieldsPerRecord = sep, true, -1
+		records, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("read with separator %q: %v", sep, err)
+		}
+		for _, rec := range records {
+			checkNoFormula(t, rec)
+		}
+	}
+	for _, want := range []string{
+		"\n\"x;=cmd|' /C calc'!A0\",", "\n\"x\\t=1+1\",", "\n\"\\x1b]0;pwned\\x07\",", "\n\"evil\\u202egnp.exe\",",
+		"\n\"'''\",", "\n\"'=cmd|' /C calc'!A0\",", "\n\"\\xff\",", "\n\"'\xef\xbc\x9d1+1\",", "\n\"a\\x00b\",",
+		"\n\"\\\\.\",", "\n\"say \"\"hi\"\"\",", "\n\"crlf\\r\\ninside\",", "\n\"\\t=1\",",
+	} {
 		if !bytes.Contains(raw, []byte(want)) {
 			t.Errorf("raw csv lacks %q", want)
 		}
@@ -70,6 +75,132 @@ func TestWriteCSVHostile(t *testing.T) {
 	if !bytes.Contains(raw, []byte(strings.Repeat("A", 100*1024))) {
 		t.Error("the 100 KB value was not written whole")
 	}
+}
+
+// checkNoFormula fails for a cell that a spreadsheet would evaluate.
+func checkNoFormula(t *testing.T, rec []string) {
+	t.Helper()
+	for _, cell := range rec {
+		if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) {
+			t.Errorf("cell %q starts with a formula character", cell)
+		}
+		for _, fw := range []string{"＝", "＋", "－", "＠"} {
+			if strings.HasPrefix(cell, fw) {
+				t.Errorf("cell %q starts with a full-width formula character", cell)
+			}
+		}
+	}
+}
+
+// checkTerminalSafe fails when raw holds anything a terminal acts on or a
+// reader cannot see: control bytes other than the line ends, bidi and
+// other format characters, invalid UTF-8.
+func checkTerminalSafe(t *testing.T, raw []byte) {
+	t.Helper()
+	if !utf8.Valid(raw) {
+		t.Error("csv is not valid UTF-8")
+	}
+	for _, r := range string(raw) {
+		if r != '\n' && mustEscape(r) {
+			t.Errorf("csv holds %U raw", r)
+			return
+		}
+	}
+}
+
+// unescapeVisible undoes VisibleText, as a reader of the CSV would to get
+// a value's bytes back.
+func unescapeVisible(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 >= len(s) {
+			return "", errors.New("lone backslash at the end")
+		}
+		i++
+		width := 0
+		switch s[i] {
+		case '\\':
+			b.WriteByte('\\')
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'r':
+			b.WriteByte('\r')
+		case 'x':
+			width = 2
+		case 'u':
+			width = 4
+		case 'U':
+			width = 8
+		default:
+			return "", fmt.Errorf("unknown escape \\%c", s[i])
+		}
+		if width == 0 {
+			continue
+		}
+		if i+1+width > len(s) {
+			return "", errors.New("short escape")
+		}
+		n, err := strconv.ParseUint(s[i+1:i+1+width], 16, 32)
+		if err != nil {
+			return "", err
+		}
+		if width == 2 {
+			b.WriteByte(byte(n))
+		} else {
+			b.WriteRune(rune(n))
+		}
+		i += width
+	}
+	return b.String(), nil
+}
+
+// FuzzWriteCSV holds WriteCSV to its contract for any value: one line per
+// row, nothing a terminal acts on, no formula whatever the separator, and
+// the value recovered exactly by removing one apostrophe and the escapes.
+func FuzzWriteCSV(f *testing.F) {
+	for _, v := range hostileValues() {
+		if len(v) < 1024 {
+			f.Add(v)
+		}
+	}
+	f.Add("x;=1+1")
+	f.Fuzz(func(t *testing.T, v string) {
+		var buf bytes.Buffer
+		if err := WriteCSV(&buf, chunks([]Entry{{Value: v, Count: 7}}, 1)); err != nil {
+			t.Fatal(err)
+		}
+		raw := buf.Bytes()
+		checkTerminalSafe(t, raw)
+		if n := bytes.Count(raw, []byte("\n")); n != 2 {
+			t.Fatalf("%d lines for one value: %q", n, raw)
+		}
+		for _, sep := range []rune{';', '\t'} {
+			r := csv.NewReader(bytes.NewReader(raw))
+			r.Comma, r.LazyQuotes, r.FieldsPerRecord = sep, true, -1
+			records, err := r.ReadAll()
+			if err != nil {
+				continue // a reader that refuses the file runs nothing either
+			}
+			for _, rec := range records {
+				checkNoFormula(t, rec)
+			}
+		}
+		records, err := csv.NewReader(bytes.NewReader(raw)).ReadAll()
+		if err != nil || len(records) != 2 || records[1][1] != "7" {
+			t.Fatalf("read back %q: %v", records, err)
+		}
+		checkNoFormula(t, records[1])
+		back, err := unescapeVisible(strings.TrimPrefix(records[1][0], "'"))
+		if err != nil || back != v {
+			t.Errorf("value %q read back as %q (%v)", v, back, err)
+		}
+	})
 }
 
 func TestCSVValue(t *testing.T) {
@@ -115,7 +246,7 @@ func TestWriteCSVStream(t *testing.T) {
 			}
 			return []Entry{}, nil
 		})
-		if err != nil || calls != 2 || buf.String() != "value,count\na,1\n" {
+		if err != nil || calls != 2 || buf.String() != "value,count\n\"a\",1\n" {
 			t.Errorf("err %v, calls %d, output %q", err, calls, buf.String())
 		}
 	})

@@ -5,16 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"path/filepath"
 	"sort"
 	"unicode/utf8"
 )
 
 // JSONPath gives the path of a ranking's JSON summary relative to the sshd
 // output directory: "<period>/<period>:stats<kind>.json", beside the CSV.
-func JSONPath(period, kind string) string {
-	return filepath.Join(period, period+":stats"+kind+".json")
-}
+func JSONPath(period, kind string) string { return statsPath(period, kind, ".json") }
 
 // jsonEntry is one ranked value in the JSON files.
 //

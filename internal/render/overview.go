@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
 //go:embed assets/overview.html.tmpl
@@ -98,7 +100,7 @@ const dayLayout = "20060102"
 // parseDay reads a yyyymmdd period as a calendar date (UTC: only the
 // calendar matters, never an instant).
 func parseDay(p string) (time.Time, error) {
-	if len(p) != 8 || !allDigits(p) {
+	if len(p) != 8 || !kinds.Digits(p) {
 		return time.Time{}, fmt.Errorf("%q is not a day (yyyymmdd)", p)
 	}
 	t, err := time.Parse(dayLayout, p)
@@ -230,7 +232,7 @@ func deriveFigures(o Overview) (figures, error) {
 		}
 		for _, k := range p.Kinds {
 			if !knownKind(k.Kind) {
-				return figures{}, fmt.Errorf("overview kind %q is not one of %v", k.Kind, kinds())
+				return figures{}, fmt.Errorf("overview kind %q is not one of %v", k.Kind, kindNames())
 			}
 		}
 		if p.Period == o.Newest {
@@ -243,7 +245,7 @@ func deriveFigures(o Overview) (figures, error) {
 	}
 	for _, n := range o.New {
 		if !knownKind(n.Kind) {
-			return figures{}, fmt.Errorf("new-value kind %q is not one of %v", n.Kind, kinds())
+			return figures{}, fmt.Errorf("new-value kind %q is not one of %v", n.Kind, kindNames())
 		}
 	}
 	for _, m := range o.Months {
@@ -265,14 +267,7 @@ func deriveFigures(o Overview) (figures, error) {
 }
 
 // knownKind keeps names that end up in file names and URLs to our own.
-func knownKind(k string) bool {
-	for _, known := range kinds() {
-		if k == known {
-			return true
-		}
-	}
-	return false
-}
+func knownKind(k string) bool { return kinds.Known(k) }
 
 // WriteOverview writes the overview into dir (the sshd output directory):
 // the two trend charts, overview.json with exactly the figures the page
@@ -557,7 +552,7 @@ func (v *overviewView) fill(f figures, daily, monthly trendChart) {
 	for _, n := range f.newValues {
 		newCount[n.Kind] = n.Count
 	}
-	for _, k := range kinds() {
+	for _, k := range kindNames() {
 		d := distinctView{Label: "Distinct " + kindNoun(k), Count: groupThousands(f.distinct[k]), Link: pageLink(f.newest, k)}
 		if n, ok := newCount[k]; ok {
 			d.New = groupThousands(n) + " first seen on this day"

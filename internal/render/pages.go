@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"path/filepath"
 	"strings"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
 // The page template and its script are compiled into the binary, so the
@@ -90,7 +92,7 @@ func WritePages(dir string, idx Index) error {
 		return err
 	}
 	var kindOpts []kindOption
-	for _, k := range kinds() {
+	for _, k := range kindNames() {
 		kindOpts = append(kindOpts, kindOption{Value: k, Label: KindLabel(k)})
 	}
 	pi := pageIndex{
@@ -175,5 +177,5 @@ func fallback(name string, idx Index) *fallbackChart {
 // could be read as a URL scheme by a browser or a proxy.
 func chartURL(period, kind, ext string) string {
 	esc := func(s string) string { return strings.ReplaceAll(url.PathEscape(s), ":", "%3A") }
-	return esc(period) + "/" + esc(period+":stats"+kind+ext)
+	return esc(period) + "/" + esc(kinds.StatsName(period, kind)+ext)
 }

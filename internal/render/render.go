@@ -22,45 +22,28 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
-// The three statistics kinds, as in the Redis key suffix "stats<kind>".
+// The statistics kinds, as in the Redis key suffix "stats<kind>"; the
+// vocabulary lives in package kinds, shared with counting and compiling.
 const (
-	KindUsername = "username"
-	KindSrc      = "src"
-	KindHost     = "host"
+	KindUsername = kinds.User
+	KindSrc      = kinds.Src
+	KindHost     = kinds.Host
 )
 
-// kinds lists the kinds in the order the pages offer them.
-func kinds() []string { return []string{KindUsername, KindSrc, KindHost} }
+// kindNames lists the kinds in the order the pages offer them.
+func kindNames() []string { return kinds.Names() }
 
 // KindLabel returns the label people read for a statistics kind: "username"
 // is "Usernames", "src" is "Sources", "host" is "Hosts". An unknown kind is
 // returned unchanged so a caller's mistake stays visible rather than hidden.
-func KindLabel(kind string) string {
-	switch kind {
-	case KindUsername:
-		return "Usernames"
-	case KindSrc:
-		return "Sources"
-	case KindHost:
-		return "Hosts"
-	}
-	return kind
-}
+func KindLabel(kind string) string { return kinds.Label(kind) }
 
 // kindNoun is the plural used in running text ("5,000 distinct sources").
-func kindNoun(kind string) string {
-	switch kind {
-	case KindUsername:
-		return "user names"
-	case KindSrc:
-		return "sources"
-	case KindHost:
-		return "hosts"
-	}
-	return "values"
-}
+func kindNoun(kind string) string { return kinds.Noun(kind) }
 
 // Entry is one ranked value and its number of attempts.
 type Entry struct {
@@ -81,21 +64,23 @@ type Chart struct {
 // directory: "<period>/<period>:stats<kind>.svg". The layout is the original
 // analyzer's, kept so existing links keep working. period and kind must be
 // the validated digits and kind names the caller builds Redis keys from.
-func ChartPath(period, kind string) string {
-	return filepath.Join(period, period+":stats"+kind+".svg")
-}
+func ChartPath(period, kind string) string { return statsPath(period, kind, ".svg") }
 
 // CSVPath gives the ranking's file path relative to the sshd output
 // directory: "<period>/<period>:stats<kind>.csv".
-func CSVPath(period, kind string) string {
-	return filepath.Join(period, period+":stats"+kind+".csv")
+func CSVPath(period, kind string) string { return statsPath(period, kind, ".csv") }
+
+// statsPath is the one layout of a ranking's files: the period's directory,
+// then the Redis key's name and the file's extension.
+func statsPath(period, kind, ext string) string {
+	return filepath.Join(period, kinds.StatsName(period, kind)+ext)
 }
 
 // formatPeriod turns "20261125", "202611" and "2026" into "2026-11-25",
 // "2026-11" and "2026". Anything else is not a period the caller should
 // have passed; it is returned as "" so callers fall back to a safe display.
 func formatPeriod(p string) string {
-	if !allDigits(p) {
+	if !kinds.Digits(p) {
 		return ""
 	}
 	switch len(p) {
@@ -107,18 +92,6 @@ func formatPeriod(p string) string {
 		return p
 	}
 	return ""
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
 }
 
 // groupThousands formats n with comma separators: counts of attempts run

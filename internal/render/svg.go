@@ -76,17 +76,10 @@ const fontStack = `text{font-family:Roboto,"Helvetica Neue",Arial,"Liberation Sa
 // their column, so any bytes at all give a well-formed SVG with no active
 // content and no text outside its place.
 func WriteSVG(w io.Writer, c Chart) error {
-	f, err := parseChartFont()
+	cv, err := newCanvas(svgWidth, svgHeight)
 	if err != nil {
-		return fmt.Errorf("parse embedded chart font: %w", err)
+		return err
 	}
-	r, err := chart.SVG(svgWidth, svgHeight)
-	if err != nil {
-		return fmt.Errorf("start svg renderer: %w", err)
-	}
-	// At 72 DPI a point is a pixel, so font sizes below are in SVG units.
-	r.SetDPI(72)
-	cv := &canvas{r: r, font: f, advance: map[rune]float64{}}
 
 	rows, total, distinct := chartRows(c)
 
@@ -108,16 +101,39 @@ func WriteSVG(w io.Writer, c Chart) error {
 		cv.bars(rows, total)
 	}
 
+	return cv.writeSVG(w, title+": "+summary)
+}
+
+// newCanvas starts a drawing of width × height SVG units with the embedded
+// font, for the bar charts and the trend charts alike.
+func newCanvas(width, height int) (*canvas, error) {
+	f, err := parseChartFont()
+	if err != nil {
+		return nil, fmt.Errorf("parse embedded chart font: %w", err)
+	}
+	r, err := chart.SVG(width, height)
+	if err != nil {
+		return nil, fmt.Errorf("start svg renderer: %w", err)
+	}
+	// At 72 DPI a point is a pixel, so font sizes are in SVG units.
+	r.SetDPI(72)
+	return &canvas{r: r, font: f, advance: map[rune]float64{}, width0: width, height0: height}, nil
+}
+
+// writeSVG writes the drawing to w under our own root element: go-chart's
+// has no size, title or font fallback, so it is replaced by one with a
+// fixed size, an accessible title (title, escaped here) and the font stack.
+func (cv *canvas) writeSVG(w io.Writer, title string) error {
 	var buf bytes.Buffer
-	if err := r.Save(&buf); err != nil {
+	if err := cv.r.Save(&buf); err != nil {
 		return fmt.Errorf("render svg: %w", err)
 	}
-	body, ok := bytes.CutPrefix(buf.Bytes(), fmt.Appendf(nil, goChartHeader, svgWidth, svgHeight))
+	body, ok := bytes.CutPrefix(buf.Bytes(), fmt.Appendf(nil, goChartHeader, cv.width0, cv.height0))
 	if !ok {
 		return errors.New("render svg: go-chart wrote an unexpected header; a go-chart upgrade needs goChartHeader updated")
 	}
 	head := fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-labelledby="title"><title id="title">%s</title><style>%s</style>`,
-		svgWidth, svgHeight, svgWidth, svgHeight, escapeXML(title+": "+summary), fontStack)
+		cv.width0, cv.height0, cv.width0, cv.height0, escapeXML(title), fontStack)
 	if _, err := io.WriteString(w, head); err != nil {
 		return fmt.Errorf("write svg: %w", err)
 	}
@@ -220,9 +236,10 @@ func chartRows(c Chart) (rows []row, total, distinct int64) {
 // canvas wraps the go-chart renderer with the few primitives a bar chart
 // needs and measures text the way it will be shown.
 type canvas struct {
-	r       chart.Renderer
-	font    *truetype.Font
-	advance map[rune]float64 // advance widths in ems, filled as runes are met
+	r               chart.Renderer
+	font            *truetype.Font
+	advance         map[rune]float64 // advance widths in ems, filled as runes are met
+	width0, height0 int              // size of the drawing, in SVG units
 }
 
 // width measures s in pixels at size, from the font's unhinted advance

@@ -46,14 +46,61 @@ const maxCombining = 3
 // rest was dropped.
 func visiblePieces(s string) ([]piece, bool) {
 	var out []piece
+	cut := eachPiece(s, maxPieces, func(p piece) { out = append(out, p) })
+	// A cut value's last kept spaces end what is shown, so they are shown
+	// as escapes like the spaces that end a whole value.
+	for j := len(out) - 1; j >= 0 && out[j] == (piece{" ", plain}); j-- {
+		out[j] = piece{`\x20`, escape}
+	}
+	return out, cut
+}
+
+// VisibleText returns s whole, shown as the pages show it (see
+// visiblePieces) but never cut: every control byte, bidi control and
+// invalid byte is a backslash escape, so the text can be printed to a
+// terminal or opened in an editor without acting on it, and since a
+// backslash is itself escaped, the escapes can be undone to recover s.
+func VisibleText(s string) string {
+	var b strings.Builder
+	b.Grow(len(s))
+	eachPiece(s, -1, func(p piece) { b.WriteString(p.s) })
+	return b.String()
+}
+
+// eachPiece calls fn with the pieces of s in order (see visiblePieces), at
+// most limit of them when limit is not negative, and reports whether any
+// were left out. It keeps no piece itself, so a value of megabytes costs
+// no more than its own output.
+func eachPiece(s string, limit int, fn func(piece)) bool {
+	n := 0
 	combining := 0
+	lastPlain := false
+	// Spaces from trailing on are the ones that end the value.
+	trailing := len(strings.TrimRight(s, " "))
+	emit := func(p piece) {
+		fn(p)
+		n++
+		lastPlain = p.kind == plain
+	}
 	for i := 0; i < len(s); {
-		if len(out) == maxPieces {
-			return out, true
+		if n == limit {
+			return true
+		}
+		if limit < 0 && plainASCII(s[i]) && (s[i] != ' ' || n > 0 && i < trailing) {
+			// Uncut text is not measured piece by piece: a run of plain
+			// ASCII is one piece, which keeps megabyte values cheap.
+			j := i + 1
+			for j < len(s) && plainASCII(s[j]) && (s[j] != ' ' || j < trailing) {
+				j++
+			}
+			emit(piece{s[i:j], plain})
+			i = j
+			combining = 0
+			continue
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size <= 1 {
-			out = append(out, piece{fmt.Sprintf(`\x%02x`, s[i]), escape})
+			emit(piece{fmt.Sprintf(`\x%02x`, s[i]), escape})
 			i++
 			combining = 0
 			continue
@@ -67,27 +114,21 @@ func visiblePieces(s string) ([]piece, bool) {
 		}
 		switch {
 		case r == '\\':
-			out = append(out, piece{`\\`, escape})
-		case r == ' ' && len(out) == 0:
-			out = append(out, piece{`\x20`, escape})
-		case mustEscape(r) || combining > maxCombining || combining > 0 && !followsText(out):
-			out = append(out, piece{escapeRune(r), escape})
+			emit(piece{`\\`, escape})
+		case r == ' ' && (n == 0 || i > trailing):
+			emit(piece{`\x20`, escape})
+		case mustEscape(r) || combining > maxCombining || combining > 0 && !lastPlain:
+			emit(piece{escapeRune(r), escape})
 		default:
-			out = append(out, piece{raw, plain})
+			emit(piece{raw, plain})
 		}
 	}
-	for j := len(out) - 1; j >= 0 && out[j] == (piece{" ", plain}); j-- {
-		out[j] = piece{`\x20`, escape}
-	}
-	return out, false
+	return false
 }
 
-// followsText reports whether a combining mark would join a character of
-// the value itself, rather than nothing at all or the last character of an
-// escape (an accent on the final 0 of \x00 would misquote the byte).
-func followsText(out []piece) bool {
-	return len(out) > 0 && out[len(out)-1].kind == plain
-}
+// plainASCII reports printable ASCII shown as it is (a backslash is
+// escaped, a space only where it neither starts nor ends the value).
+func plainASCII(b byte) bool { return b >= ' ' && b < 0x7f && b != '\\' }
 
 // mustEscape reports runes that are invisible, change how other text is
 // laid out, or are not allowed in XML.

@@ -1,14 +1,10 @@
 package render
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"strconv"
-
-	chart "github.com/wcharczuk/go-chart/v2"
 )
 
 // The trend charts have a fixed size, like the rankings: ninety days or
@@ -162,16 +158,10 @@ func monthlyTrendChart(months []PeriodCount) trendChart {
 // writeTrendSVG draws c into a fixed-size SVG with the same header,
 // fonts and palette as the ranking charts.
 func writeTrendSVG(w io.Writer, c trendChart) error {
-	f, err := parseChartFont()
+	cv, err := newCanvas(trendWidth, trendHeight)
 	if err != nil {
-		return fmt.Errorf("parse embedded chart font: %w", err)
+		return err
 	}
-	r, err := chart.SVG(trendWidth, trendHeight)
-	if err != nil {
-		return fmt.Errorf("start svg renderer: %w", err)
-	}
-	r.SetDPI(72)
-	cv := &canvas{r: r, font: f, advance: map[rune]float64{}}
 
 	cv.rect(0, 0, trendWidth, trendHeight, colBackground)
 	cv.text(escapeXML(c.title), margin, 40, 22, colText)
@@ -191,23 +181,7 @@ func writeTrendSVG(w io.Writer, c trendChart) error {
 		cv.trendBars(c, top)
 	}
 
-	var buf bytes.Buffer
-	if err := r.Save(&buf); err != nil {
-		return fmt.Errorf("render svg: %w", err)
-	}
-	body, ok := bytes.CutPrefix(buf.Bytes(), fmt.Appendf(nil, goChartHeader, trendWidth, trendHeight))
-	if !ok {
-		return errors.New("render svg: go-chart wrote an unexpected header; a go-chart upgrade needs goChartHeader updated")
-	}
-	head := fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-labelledby="title"><title id="title">%s</title><style>%s</style>`,
-		trendWidth, trendHeight, trendWidth, trendHeight, escapeXML(c.title+": "+c.summary), fontStack)
-	if _, err := io.WriteString(w, head); err != nil {
-		return fmt.Errorf("write svg: %w", err)
-	}
-	if _, err := w.Write(body); err != nil {
-		return fmt.Errorf("write svg: %w", err)
-	}
-	return nil
+	return cv.writeSVG(w, c.title+": "+c.summary)
 }
 
 // trendLegend explains the marks, left-aligned under the summary.

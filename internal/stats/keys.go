@@ -16,17 +16,20 @@ package stats
 import (
 	"strconv"
 	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
-// The three kinds of value counted per attempt, as they appear in key names.
+// The kinds of value counted per attempt, as they appear in key names; the
+// vocabulary itself lives in package kinds, shared with compile and render.
 const (
-	KindUser = "username"
-	KindSrc  = "src"
-	KindHost = "host"
+	KindUser = kinds.User
+	KindSrc  = kinds.Src
+	KindHost = kinds.Host
 )
 
 // Kinds lists the kinds in the order the pages show them.
-func Kinds() []string { return []string{KindUser, KindSrc, KindHost} }
+func Kinds() []string { return kinds.Names() }
 
 // Granularity is one of day, month, year.
 type Granularity int
@@ -66,7 +69,7 @@ const (
 )
 
 // StatsKey is the sorted set of one period and kind: "20261125:statssrc".
-func StatsKey(period, kind string) string { return period + ":stats" + kind }
+func StatsKey(period, kind string) string { return kinds.StatsName(period, kind) }
 
 // ToUpdateKey is the set of stats keys changed since the last compile.
 func ToUpdateKey(g Granularity) string { return "toupdate:" + g.String() }
@@ -158,33 +161,5 @@ func GranularityOf(period string) (Granularity, bool) {
 // SplitStatsKey splits "20261125:statssrc" into its period and kind. It
 // reports false for anything that is not a stats key of a known kind.
 func SplitStatsKey(key string) (period, kind string, ok bool) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == ':' {
-			period, rest := key[:i], key[i+1:]
-			if len(rest) < 5 || rest[:5] != "stats" || !allDigits(period) {
-				return "", "", false
-			}
-			if _, ok := GranularityOf(period); !ok {
-				return "", "", false
-			}
-			switch kind = rest[5:]; kind {
-			case KindUser, KindSrc, KindHost:
-				return period, kind, true
-			}
-			return "", "", false
-		}
-	}
-	return "", "", false
-}
-
-func allDigits(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < '0' || s[i] > '9' {
-			return false
-		}
-	}
-	return true
+	return kinds.SplitStatsName(key)
 }

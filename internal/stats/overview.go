@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
 // Totals returns the attempts counted in each period (day, month or year
@@ -89,23 +91,52 @@ func (s *Store) Distinct(ctx context.Context, period string) (map[string]int64, 
 // compares members itself: Lua compares strings by the C locale's
 // collation, Redis orders them by bytes.
 //
+// A chunk holds at most ARGV[2] members and stops once its members add up
+// to ARGV[3] bytes (always at least one member), read in steps like
+// rangeScript's, so that neither the reply nor the script's memory follows
+// the size of attacker-chosen values.
+//
 // KEYS[1] first-seen set, KEYS[2] the day's stats set; ARGV[1] the day,
-// ARGV[2] the chunk size, ARGV[3] the cursor when there is one. Answers
-// {members, counts}; a count is nil for a member missing from the day's set.
+// ARGV[2] the chunk size, ARGV[3] the byte budget, ARGV[4] the step cap,
+// ARGV[5] the cursor when there is one. Answers {members, counts}; a count
+// is nil for a member missing from the day's set.
 const firstSeenScript = `
 local start
-if #ARGV >= 3 then
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[3])
+if #ARGV >= 5 then
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[5])
   if not s or tonumber(s) ~= tonumber(ARGV[1]) then return false end
-  start = redis.call('ZRANK', KEYS[1], ARGV[3]) + 1
+  start = redis.call('ZRANK', KEYS[1], ARGV[5]) + 1
 else
   start = redis.call('ZCOUNT', KEYS[1], '-inf', '(' .. ARGV[1])
 end
 local stop = redis.call('ZCOUNT', KEYS[1], '-inf', ARGV[1]) - 1
-local last = start + tonumber(ARGV[2]) - 1
-if stop > last then stop = last end
-if stop < start then return {{}, {}} end
-local members = redis.call('ZRANGE', KEYS[1], start, stop)
+local room = tonumber(ARGV[2])
+local budget = tonumber(ARGV[3])
+local cap = tonumber(ARGV[4])
+local members = {}
+local used = 0
+local step = 1
+local i = start
+while i <= stop and room > 0 and used < budget do
+  local last = math.min(stop, i + step - 1, i + room - 1)
+  local v = redis.call('ZRANGE', KEYS[1], i, last)
+  if #v == 0 then break end
+  local biggest = 1
+  for j = 1, #v do
+    local n = #v[j]
+    if #members > 0 and used + n > budget then
+      room = 0
+      break
+    end
+    members[#members + 1] = v[j]
+    used = used + n
+    room = room - 1
+    i = i + 1
+    if n > biggest then biggest = n end
+  end
+  step = math.max(1, math.min(step * 2, cap, math.floor((budget - used) / biggest)))
+end
+if #members == 0 then return {{}, {}} end
 return {members, redis.call('ZMSCORE', KEYS[2], unpack(members))}`
 
 var firstSeenLua = redis.NewScript(2, firstSeenScript)
@@ -113,14 +144,15 @@ var firstSeenLua = redis.NewScript(2, firstSeenScript)
 // ScanFirstSeen calls fn with the values of kind first seen on day (see
 // FirstSeenKey), each with its count on that day, chunk values at a time in
 // ascending byte order, so that a day with a hundred thousand new sources
-// is never held in memory at once. The cost is that of the new values
+// is never held in memory at once; a chunk also stops at about ReplyBytes
+// of values, whatever their sizes. The cost is that of the new values
 // only, not of everything the day or the set holds.
 //
 // Values counted while the scan runs may be missed or included; each value
 // is delivered at most once. A value without a count on day (foreign data
 // in the first-seen set) is left out: it was not seen that day.
 func (s *Store) ScanFirstSeen(ctx context.Context, kind, day string, chunk int, fn func([]Entry) error) error {
-	if len(day) != 8 || !allDigits(day) {
+	if len(day) != 8 || !kinds.Digits(day) {
 		return fmt.Errorf("scan first-seen %s values: %q is not a day (yyyymmdd)", kind, day)
 	}
 	// The script unpacks a chunk into one Redis call; Lua's stack holds a
@@ -144,7 +176,7 @@ func (s *Store) ScanFirstSeen(ctx context.Context, kind, day string, chunk int, 
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		args := []interface{}{fsKey, dayKey, day, chunk}
+		args := []interface{}{fsKey, dayKey, day, chunk, ReplyBytes, rangeStep}
 		if hasCursor {
 			args = append(args, cursor)
 		}

@@ -16,27 +16,136 @@ type Entry struct {
 	Count  int64
 }
 
+// ReplyBytes bounds what one read of a ranking asks Redis for: the members
+// of one reply add up to at most this many bytes, plus one member when a
+// single member is larger (it is read alone). Values are whatever bytes
+// attackers sent, possibly megabytes each, so counting members alone does
+// not bound a reply: 10,000 members of 1 MB are 10 GB.
+const ReplyBytes = 1 << 20
+
+// rangeStep caps how many members the range script takes from the sorted
+// set in one internal ZRANGE, so that its own working memory in Redis stays
+// a small multiple of the largest member even when sizes jump.
+const rangeStep = 128
+
+// rangeScript reads ranks ARGV[1]..ARGV[2] of the sorted set KEYS[1] in
+// rank order, WITHSCORES, stopping after ARGV[3] members or once the
+// members read add up to ARGV[4] bytes, whichever comes first; it always
+// answers at least one member when the range is not empty. It reads in
+// steps that grow while members are small and shrink when they are large,
+// so the reply and the script's memory follow the byte budget, not the
+// number of members. The answer is flat: member, score, member, score...
+const rangeScript = `
+local i = tonumber(ARGV[1])
+local stop = tonumber(ARGV[2])
+local room = tonumber(ARGV[3])
+local budget = tonumber(ARGV[4])
+local cap = tonumber(ARGV[5])
+local out = {}
+local used = 0
+local step = 1
+while i <= stop and room > 0 and used < budget do
+  local last = math.min(stop, i + step - 1, i + room - 1)
+  local v = redis.call('ZRANGE', KEYS[1], i, last, 'WITHSCORES')
+  if #v == 0 then break end
+  local biggest = 1
+  for j = 1, #v, 2 do
+    local n = #v[j]
+    if #out > 0 and used + n > budget then return out end
+    out[#out + 1] = v[j]
+    out[#out + 1] = v[j + 1]
+    used = used + n
+    room = room - 1
+    i = i + 1
+    if n > biggest then biggest = n end
+  end
+  step = math.max(1, math.min(step * 2, cap, math.floor((budget - used) / biggest)))
+end
+return out`
+
+var rangeLua = redis.NewScript(1, rangeScript)
+
+// readRange reads ranks from..to of key, at most count members and about
+// maxBytes bytes of members (see rangeScript).
+func readRange(conn redis.Conn, key string, from, to int64, count, maxBytes int) ([]Entry, error) {
+	v, err := redis.Strings(rangeLua.Do(conn, key, from, to, count, maxBytes, rangeStep))
+	if err != nil {
+		return nil, fmt.Errorf("read ranks %d-%d of %q: %w", from, to, key, err)
+	}
+	out := make([]Entry, 0, len(v)/2)
+	for i := 0; i+1 < len(v); i += 2 {
+		n, err := parseScore(v[i+1])
+		if err != nil {
+			return nil, fmt.Errorf("score of %q in %q: %w", v[i], key, err)
+		}
+		out = append(out, Entry{Member: v[i], Count: n})
+	}
+	return out, nil
+}
+
 // Ranking reads one sorted set in the order the pages show it, count
 // descending then member ascending, a chunk at a time, so that a year with
-// a million sources never sits in memory at once.
+// a million sources never sits in memory at once. A chunk holds at most
+// the chunk size given to OpenRanking and at most about ReplyBytes of
+// members (see rangeScript), whatever the members' sizes.
 //
 // Redis orders equal scores by member, but only ascending; so it walks the
 // score groups from the highest down and each group's rank range upwards
 // (ZRANGE by rank is O(log N + chunk), whatever the group's size).
 type Ranking struct {
-	conn  redis.Conn
-	key   string
-	chunk int
+	conn     redis.Conn
+	key      string
+	chunk    int
+	maxBytes int
 
 	hi     int64 // highest rank not yet read, -1 when done
 	lo     int64 // first rank of the current group
 	next   int64 // next rank to read in the current group
 	inGrp  bool
 	closed bool
+	card   int64
+	drop   string // the snapshot to delete on Close, if any
 }
 
-// OpenRanking starts reading key. The caller must Close it.
+// snapshotTTL bounds how long a snapshot outlives a compile that died
+// while reading it.
+const snapshotTTL = 3600
+
+// OpenSnapshot starts reading a copy of key taken at once (COPY), so that
+// the whole ranking read is the ranking at one instant, however long the
+// read and whatever is counted meanwhile: reading the live set by ranks
+// while counting moves members between score groups could skip a member
+// or return it twice. The copy costs Redis O(N) time and memory once; it
+// lives under "alog:snapshot:" with a TTL and is deleted by Close.
+func (s *Store) OpenSnapshot(ctx context.Context, key string, chunk, maxBytes int) (*Ranking, error) {
+	snap := "alog:snapshot:" + key
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Do("COPY", key, snap, "REPLACE"); err != nil {
+		return nil, fmt.Errorf("snapshot %q: %w", key, err)
+	}
+	if _, err := conn.Do("EXPIRE", snap, snapshotTTL); err != nil {
+		return nil, fmt.Errorf("snapshot %q: %w", key, err)
+	}
+	r, err := s.OpenRankingLimit(ctx, snap, chunk, maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	r.drop = snap
+	return r, nil
+}
+
+// OpenRanking starts reading key, chunk members and ReplyBytes at most per
+// read. The caller must Close it.
 func (s *Store) OpenRanking(ctx context.Context, key string, chunk int) (*Ranking, error) {
+	return s.OpenRankingLimit(ctx, key, chunk, ReplyBytes)
+}
+
+// OpenRankingLimit is OpenRanking with maxBytes in place of ReplyBytes.
+func (s *Store) OpenRankingLimit(ctx context.Context, key string, chunk, maxBytes int) (*Ranking, error) {
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to counting redis: %w", err)
@@ -49,8 +158,14 @@ func (s *Store) OpenRanking(ctx context.Context, key string, chunk int) (*Rankin
 	if chunk <= 0 {
 		chunk = 10000
 	}
-	return &Ranking{conn: conn, key: key, chunk: chunk, hi: n - 1}, nil
+	if maxBytes <= 0 {
+		maxBytes = ReplyBytes
+	}
+	return &Ranking{conn: conn, key: key, chunk: chunk, maxBytes: maxBytes, hi: n - 1, card: n}, nil
 }
+
+// Len is the number of members the set had when the ranking was opened.
+func (r *Ranking) Len() int64 { return r.card }
 
 // Close returns the connection.
 func (r *Ranking) Close() error {
@@ -58,57 +173,56 @@ func (r *Ranking) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.drop != "" {
+		// UNLINK frees a large copy in the background, not in Redis'
+		// main thread.
+		if _, err := r.conn.Do("UNLINK", r.drop); err != nil {
+			r.conn.Close()
+			return fmt.Errorf("delete snapshot %q: %w", r.drop, err)
+		}
+	}
 	return r.conn.Close()
 }
 
 // Next returns the next chunk, or nil when the ranking is exhausted.
 func (r *Ranking) Next() ([]Entry, error) {
-	if !r.inGrp {
-		if r.hi < 0 {
-			return nil, nil
+	for {
+		if !r.inGrp {
+			if r.hi < 0 {
+				return nil, nil
+			}
+			// The score of the highest unread rank opens a group; the
+			// members below that score end just before the group starts.
+			// Only the score is needed, but ZRANGE answers the member too:
+			// one member, bounded by what a single value may be.
+			v, err := redis.Strings(r.conn.Do("ZRANGE", r.key, r.hi, r.hi, "WITHSCORES"))
+			if err != nil {
+				return nil, fmt.Errorf("read rank %d of %q: %w", r.hi, r.key, err)
+			}
+			if len(v) != 2 {
+				// The set shrank under us (a flush); stop cleanly.
+				r.hi = -1
+				return nil, nil
+			}
+			below, err := redis.Int64(r.conn.Do("ZCOUNT", r.key, "-inf", "("+v[1]))
+			if err != nil {
+				return nil, fmt.Errorf("count below %s in %q: %w", v[1], r.key, err)
+			}
+			r.lo, r.next, r.inGrp = below, below, true
 		}
-		// The score of the highest unread rank opens a group; the members
-		// below that score end just before the group starts.
-		v, err := redis.Strings(r.conn.Do("ZRANGE", r.key, r.hi, r.hi, "WITHSCORES"))
+		out, err := readRange(r.conn, r.key, r.next, r.hi, r.chunk, r.maxBytes)
 		if err != nil {
-			return nil, fmt.Errorf("read rank %d of %q: %w", r.hi, r.key, err)
+			return nil, err
 		}
-		if len(v) != 2 {
-			// The set shrank under us (a flush); stop cleanly.
-			r.hi = -1
-			return nil, nil
+		r.next += int64(len(out))
+		if len(out) == 0 || r.next > r.hi {
+			r.hi = r.lo - 1
+			r.inGrp = false
 		}
-		below, err := redis.Int64(r.conn.Do("ZCOUNT", r.key, "-inf", "("+v[1]))
-		if err != nil {
-			return nil, fmt.Errorf("count below %s in %q: %w", v[1], r.key, err)
+		if len(out) > 0 {
+			return out, nil
 		}
-		r.lo, r.next, r.inGrp = below, below, true
 	}
-	end := r.next + int64(r.chunk) - 1
-	if end > r.hi {
-		end = r.hi
-	}
-	v, err := redis.Strings(r.conn.Do("ZRANGE", r.key, r.next, end, "WITHSCORES"))
-	if err != nil {
-		return nil, fmt.Errorf("read ranks %d-%d of %q: %w", r.next, end, r.key, err)
-	}
-	out := make([]Entry, 0, len(v)/2)
-	for i := 0; i+1 < len(v); i += 2 {
-		n, err := parseScore(v[i+1])
-		if err != nil {
-			return nil, fmt.Errorf("score of %q in %q: %w", v[i], r.key, err)
-		}
-		out = append(out, Entry{Member: v[i], Count: n})
-	}
-	r.next = end + 1
-	if r.next > r.hi {
-		r.hi = r.lo - 1
-		r.inGrp = false
-	}
-	if len(out) == 0 && r.hi >= 0 {
-		return r.Next()
-	}
-	return out, nil
 }
 
 // parseScore reads a score written by ZINCRBY with integer increments.
@@ -180,32 +294,58 @@ func (s *Store) Summarize(ctx context.Context, period, kind string) (Summary, er
 	return sum, nil
 }
 
+// sumScript adds up the scores of the sorted set KEYS[1] by score group,
+// from rank ARGV[1] downwards, at most ARGV[2] groups per call: each group
+// costs one member read (ZRANGE of one rank) and one ZCOUNT, so neither
+// the reply nor the script's memory depends on how many members or how
+// large they are, and one call never blocks Redis for long. Answers
+// {sum, next rank} with next rank -1 when done. Scores are ZINCRBY counts,
+// integers well within a double's exact range.
+const sumScript = `
+local r = tonumber(ARGV[1])
+local groups = tonumber(ARGV[2])
+local sum = 0
+while r >= 0 and groups > 0 do
+  local v = redis.call('ZRANGE', KEYS[1], r, r, 'WITHSCORES')
+  if #v == 0 then return {sum, -1} end
+  local n = redis.call('ZCOUNT', KEYS[1], v[2], v[2])
+  sum = sum + tonumber(v[2]) * n
+  r = r - n
+  groups = groups - 1
+end
+return {sum, r}`
+
+var sumLua = redis.NewScript(1, sumScript)
+
+// sumScores adds up every score of key: the attempts of a period counted
+// by a tool that kept no totals.
 func (s *Store) sumScores(ctx context.Context, key string) (int64, error) {
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close()
+	r, err := redis.Int64(conn.Do("ZCARD", key))
+	if err != nil {
+		return 0, err
+	}
+	r--
 	var total int64
-	cursor := "0"
-	for {
-		v, err := redis.Values(conn.Do("ZSCAN", key, cursor, "COUNT", 1000))
+	for r >= 0 {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		v, err := redis.Int64s(sumLua.Do(conn, key, r, 1000))
 		if err != nil {
 			return 0, err
 		}
-		cursor, _ = redis.String(v[0], nil)
-		items, _ := redis.Strings(v[1], nil)
-		for i := 1; i < len(items); i += 2 {
-			n, err := parseScore(items[i])
-			if err != nil {
-				return 0, err
-			}
-			total += n
+		if len(v) != 2 {
+			return 0, fmt.Errorf("sum scores of %s: %d values in reply: %w", key, len(v), errUnexpected)
 		}
-		if cursor == "0" {
-			return total, nil
-		}
+		total += v[0]
+		r = v[1]
 	}
+	return total, nil
 }
 
 // Index lists the periods that have data.
@@ -236,7 +376,7 @@ func (s *Store) ReadIndex(ctx context.Context) (Index, error) {
 		if err := ctx.Err(); err != nil {
 			return idx, err
 		}
-		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", "*:stats"+KindHost, "COUNT", 1000))
+		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", StatsKey("*", KindHost), "COUNT", 1000))
 		if err != nil {
 			return idx, fmt.Errorf("scan for periods: %w", err)
 		}
