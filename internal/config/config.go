@@ -68,7 +68,7 @@ const (
 	// 1 KiB holds any real user name, address or host name; the floor
 	// leaves room for the marker of a capped value (the sshd package's
 	// MinValueBytes), the ceiling is the longest line worth storing whole.
-	defaultMaxValueBytes = 1024
+	defaultMaxValueBytes = DefaultMaxValueBytes
 	minMaxValueBytes     = 64
 	maxMaxValueBytes     = 1 << 20
 
@@ -94,6 +94,10 @@ type RedisAddr struct {
 	Addr string // host:port, as given
 	DB   int    // 0..15
 }
+
+// DefaultMaxValueBytes is max_value_bytes when analyzer.toml does not set
+// it.
+const DefaultMaxValueBytes = 1024
 
 // Config is a loaded and validated configuration directory.
 type Config struct {
