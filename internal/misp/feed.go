@@ -295,7 +295,7 @@ func (f *Feed) build(ctx context.Context, org uuidv5.UUID, day string) (*eventBo
 			emptyUsers++
 			continue
 		}
-		ev.Object = append(ev.Object, report(evUUID, "username", "username", e.Member, e.Count))
+		ev.Object = append(ev.Object, report(evUUID, "username", "text", e.Member, e.Count))
 	}
 	hostNames := 0
 	index := map[string]int{} // address → its object, to merge ::ffff:a.b.c.d into a.b.c.d
