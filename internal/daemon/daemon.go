@@ -151,11 +151,13 @@ func shares(cfg *config.Config, store *stats.Store, clock clockwork.Clock, log *
 		}
 		out = append(out, func(ctx context.Context) error { _, err := feed.Write(ctx); return err })
 	}
-	list := &blocklist.List{
-		Store: store, Dir: cfg.OutputDir + "/feeds", Days: cfg.BlocklistDays, Min: int64(cfg.BlocklistMin),
-		Location: cfg.Location, Now: clock.Now, Log: log,
+	if cfg.BlocklistDays > 0 { // always, in a loaded configuration (1 to 3660)
+		list := &blocklist.List{
+			Store: store, Dir: cfg.OutputDir + "/feeds", Days: cfg.BlocklistDays, Min: int64(cfg.BlocklistMin),
+			Location: cfg.Location, Now: clock.Now, Log: log,
+		}
+		out = append(out, func(ctx context.Context) error { _, err := list.Write(ctx); return err })
 	}
-	out = append(out, func(ctx context.Context) error { _, err := list.Write(ctx); return err })
 	return out
 }
 

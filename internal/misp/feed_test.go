@@ -39,7 +39,7 @@ var template = struct {
 	oneOf            []string
 }{
 	name: "authentication-failure-report", uuid: "9b39afe0-9809-4fe0-8a0b-4cec2b140dd2", meta: "network", version: "4",
-	types: map[string]string{"ip-dst": "ip-dst", "ip-src": "ip-src", "total": "counter", "type": "text", "username": "text"},
+	types:    map[string]string{"ip-dst": "ip-dst", "ip-src": "ip-src", "total": "counter", "type": "text", "username": "text"},
 	required: []string{"total", "type"},
 	oneOf:    []string{"ip-src", "ip-dst", "username"},
 }
