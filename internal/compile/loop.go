@@ -2,6 +2,7 @@ package compile
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync/atomic"
@@ -28,6 +29,12 @@ type Loop struct {
 	// CountingDown reports an outage of the counting Redis, so that a
 	// compile it fails is logged as skipped, not as failed.
 	CountingDown func() bool
+	// Shares are written after each successful compile, in order: the
+	// MISP feed and the blocklist, which follow the complete days of the
+	// same counting Redis. Each decides itself whether anything changed;
+	// one that fails is logged and retried at the next compile, and does
+	// not stop the others.
+	Shares []func(ctx context.Context) error
 
 	last atomic.Int64 // unix nanoseconds of the last successful compile
 }
@@ -95,5 +102,12 @@ func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, err
 	}
 	l.Log.Debug("compile", "keys", res.Keys, "charts", res.Charts, "full_csvs", res.FullCSVs,
 		"pending", res.Pending, "rows", res.Rows, "overview", res.Overview, "ms", res.Duration.Milliseconds())
-	return nil
+	var errs []error
+	for _, share := range l.Shares {
+		if err := share(ctx); err != nil {
+			l.Log.Error("write failed; the next compile retries", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -119,6 +119,19 @@ type Config struct {
 	MaxLineBytes    int            // "max_line_bytes": longest line parsed, default 1048576 (1 MiB), allowed 1024..67108864; longer lines are skipped as too_long
 	MaxAgeDays      int            // "max_age_days": lines stamped more days than this before the reference time are skipped as too_old; default 3650, allowed 0..36500, 0 = no limit
 	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576
+
+	// analyzer.toml, sharing (SPEC §11; share.go)
+	MISP             bool     // "misp": write the MISP feed under <output>/misp; default true
+	MISPOrgName      string   // "misp_org_name": the feed's organisation; default "analyzer-d4-log"
+	MISPOrgUUID      string   // "misp_org_uuid": lower-case; default DefaultMISPOrgUUID(Queue)
+	MISPEventInfo    string   // "misp_event_info": event title prefix, the ISO day follows
+	MISPTags         []string // "misp_tags": tags of every event; default ["tlp:clear"]
+	MISPDistribution int      // "misp_distribution": 0..3, default 0
+	MISPPublished    bool     // "misp_published": events marked published; default false
+	MISPTop          int      // "misp_top": user names and sources per event, 1..1000, default 100
+	MISPDays         int      // "misp_days": past complete days in the feed, 1..3660, default 30
+	BlocklistDays    int      // "blocklist_days": complete days summed for the blocklist, 1..3660, default 7
+	BlocklistMin     int      // "blocklist_min": least attempts over them, 1..1e9, default 5
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -255,7 +268,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)
 		}
 	}
-	return nil
+	return c.validateShare()
 }
 
 // parseD4 turns the contents of redis_d4 into a RedisAddr.

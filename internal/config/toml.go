@@ -39,11 +39,25 @@ type tomlFile struct {
 	MaxLineBytes    any `toml:"max_line_bytes"`
 	MaxAgeDays      any `toml:"max_age_days"`
 	MaxValueBytes   any `toml:"max_value_bytes"`
+
+	// Sharing (share.go).
+	MISP             any `toml:"misp"`
+	MISPOrgName      any `toml:"misp_org_name"`
+	MISPOrgUUID      any `toml:"misp_org_uuid"`
+	MISPEventInfo    any `toml:"misp_event_info"`
+	MISPTags         any `toml:"misp_tags"`
+	MISPDistribution any `toml:"misp_distribution"`
+	MISPPublished    any `toml:"misp_published"`
+	MISPTop          any `toml:"misp_top"`
+	MISPDays         any `toml:"misp_days"`
+	BlocklistDays    any `toml:"blocklist_days"`
+	BlocklistMin     any `toml:"blocklist_min"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
 func tomlKeys() []string {
 	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes}
+	keys = append(keys, shareKeys()...)
 	sort.Strings(keys)
 	return keys
 }
@@ -71,6 +85,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxLineBytes = defaultMaxLineBytes
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
+	shareDefaults(cfg)
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -155,7 +170,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		}
 		*r.dst = int(n)
 	}
-	return nil
+	return decodeShare(path, &raw, cfg)
 }
 
 // checkKeys refuses keys that the daemon does not know: a misspelt key
