@@ -71,6 +71,12 @@ const (
 	defaultMaxValueBytes = 1024
 	minMaxValueBytes     = 64
 	maxMaxValueBytes     = 1 << 20
+	// A week covers a sensor restarted or a client reconnecting after
+	// any outage an operator lets run; a year is as long as a resend is
+	// plausible (and the memory costs up to 24 bytes a line for as long).
+	defaultDedupeDays = 7
+	minDedupeDays     = 0
+	maxDedupeDays     = 366
 
 	// A one-value file is a few dozen bytes; the cap keeps a wrong -c (a
 	// directory of logs, say) from being read whole into memory.
@@ -115,6 +121,7 @@ type Config struct {
 	MaxLineBytes    int            // "max_line_bytes": longest line parsed, default 1048576 (1 MiB), allowed 1024..67108864; longer lines are skipped as too_long
 	MaxAgeDays      int            // "max_age_days": lines stamped more days than this before the reference time are skipped as too_old; default 3650, allowed 0..36500, 0 = no limit
 	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576
+	DedupeDays      int            // "dedupe_days": a line identical to one counted within this many days (by its own timestamp's day) is skipped as duplicate; default 7, allowed 0..366, 0 = off
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -246,6 +253,7 @@ func (c *Config) Validate() error {
 		{"max_line_bytes", c.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes},
 		{"max_age_days", c.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays},
 		{"max_value_bytes", c.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes},
+		{"dedupe_days", c.DedupeDays, minDedupeDays, maxDedupeDays},
 	} {
 		if r.v < r.least || r.v > r.most {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)

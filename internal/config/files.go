@@ -26,5 +26,6 @@ func Files() string {
 	key(keyMaxLineBytes, fmt.Sprintf("longest log line parsed, in bytes (longer lines are skipped); default %d, %d to %d", defaultMaxLineBytes, minMaxLineBytes, maxMaxLineBytes))
 	key(keyMaxAgeDays, fmt.Sprintf("lines stamped more days than this before now (or the -f file's time) are skipped as too_old; default %d, %d to %d, 0: no limit", defaultMaxAgeDays, minMaxAgeDays, maxMaxAgeDays))
 	key(keyMaxValueBytes, fmt.Sprintf("longest user name, source or host stored whole; longer ones keep their first bytes and a marker with a hash; default %d, %d to %d", defaultMaxValueBytes, minMaxValueBytes, maxMaxValueBytes))
+	key(keyDedupeDays, fmt.Sprintf("a line identical to one counted within this many days (by the day of its timestamp) is skipped as duplicate; default %d, %d to %d, 0: off", defaultDedupeDays, minDedupeDays, maxDedupeDays))
 	return b.String()
 }

@@ -24,6 +24,7 @@ const (
 	keyMaxLineBytes    = "max_line_bytes"
 	keyMaxAgeDays      = "max_age_days"
 	keyMaxValueBytes   = "max_value_bytes"
+	keyDedupeDays      = "dedupe_days"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -39,11 +40,12 @@ type tomlFile struct {
 	MaxLineBytes    any `toml:"max_line_bytes"`
 	MaxAgeDays      any `toml:"max_age_days"`
 	MaxValueBytes   any `toml:"max_value_bytes"`
+	DedupeDays      any `toml:"dedupe_days"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays}
 	sort.Strings(keys)
 	return keys
 }
@@ -71,6 +73,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxLineBytes = defaultMaxLineBytes
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
+	cfg.DedupeDays = defaultDedupeDays
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -141,6 +144,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		{keyMaxLineBytes, raw.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes, "", &cfg.MaxLineBytes},
 		{keyMaxAgeDays, raw.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays, " (0: no age limit)", &cfg.MaxAgeDays},
 		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
+		{keyDedupeDays, raw.DedupeDays, minDedupeDays, maxDedupeDays, " (0: count resent lines again)", &cfg.DedupeDays},
 	} {
 		if r.v == nil {
 			continue
