@@ -84,6 +84,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"file", b.file},
 		{"compile", b.compile},
 		{"incremental", b.incremental},
+		{"dedupe", b.dedupe},
 		{"backlog", b.backlog},
 		{"trickle", b.trickle},
 	}

@@ -71,6 +71,12 @@ const (
 	defaultMaxValueBytes = DefaultMaxValueBytes
 	minMaxValueBytes     = 64
 	maxMaxValueBytes     = 1 << 20
+	// A week covers a sensor restarted or a client reconnecting after
+	// any outage an operator lets run; a year is as long as a resend is
+	// plausible (and the memory costs up to 24 bytes a line for as long).
+	defaultDedupeDays = 7
+	minDedupeDays     = 0
+	maxDedupeDays     = 366
 
 	// A one-value file is a few dozen bytes; the cap keeps a wrong -c (a
 	// directory of logs, say) from being read whole into memory.
@@ -132,6 +138,7 @@ type Config struct {
 	MISPDays         int      // "misp_days": past complete days in the feed, 1..3660, default 30
 	BlocklistDays    int      // "blocklist_days": complete days summed for the blocklist, 1..3660, default 7
 	BlocklistMin     int      // "blocklist_min": least attempts over them, 1..1e9, default 5
+	DedupeDays       int      // "dedupe_days": a line identical to one counted within this many days (by its own timestamp's day) is skipped as duplicate; default 7, allowed 0..366, 0 = off
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -263,6 +270,7 @@ func (c *Config) Validate() error {
 		{"max_line_bytes", c.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes},
 		{"max_age_days", c.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays},
 		{"max_value_bytes", c.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes},
+		{"dedupe_days", c.DedupeDays, minDedupeDays, maxDedupeDays},
 	} {
 		if r.v < r.least || r.v > r.most {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)

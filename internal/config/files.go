@@ -37,5 +37,6 @@ func Files() string {
 	key(keyMISPDays, fmt.Sprintf("past complete days kept in the feed; default %d, %d to %d", defaultMISPDays, minMISPDays, maxMISPDays))
 	key(keyBlocklistDays, fmt.Sprintf("complete days behind feeds/sources.txt; default %d, %d to %d", defaultBlocklistDays, minBlocklistDays, maxBlocklistDays))
 	key(keyBlocklistMin, fmt.Sprintf("least attempts over them to be listed; default %d, %d to %d", defaultBlocklistMin, minBlocklistMin, maxBlocklistMin))
+	key(keyDedupeDays, fmt.Sprintf("a line identical to one counted within this many days (by the day of its timestamp) is skipped as duplicate; default %d, %d to %d, 0: off", defaultDedupeDays, minDedupeDays, maxDedupeDays))
 	return b.String()
 }

@@ -24,6 +24,7 @@ const (
 	keyMaxLineBytes    = "max_line_bytes"
 	keyMaxAgeDays      = "max_age_days"
 	keyMaxValueBytes   = "max_value_bytes"
+	keyDedupeDays      = "dedupe_days"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -52,11 +53,12 @@ type tomlFile struct {
 	MISPDays         any `toml:"misp_days"`
 	BlocklistDays    any `toml:"blocklist_days"`
 	BlocklistMin     any `toml:"blocklist_min"`
+	DedupeDays       any `toml:"dedupe_days"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays}
 	keys = append(keys, shareKeys()...)
 	sort.Strings(keys)
 	return keys
@@ -86,6 +88,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
 	shareDefaults(cfg)
+	cfg.DedupeDays = defaultDedupeDays
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -156,6 +159,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		{keyMaxLineBytes, raw.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes, "", &cfg.MaxLineBytes},
 		{keyMaxAgeDays, raw.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays, " (0: no age limit)", &cfg.MaxAgeDays},
 		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
+		{keyDedupeDays, raw.DedupeDays, minDedupeDays, maxDedupeDays, " (0: count resent lines again)", &cfg.DedupeDays},
 	} {
 		if r.v == nil {
 			continue

@@ -126,6 +126,7 @@ func New(o Options) *Daemon {
 		Parsers: o.Parsers,
 		Parse:   parsers.Options{Location: cfg.Location, MaxAge: cfg.MaxAge(), MaxValueBytes: cfg.MaxValueBytes},
 		Metrics: d.metrics, Log: d.log,
+		Memory:   stats.Memory{Days: cfg.DedupeDays},
 		D4Outage: d.d4Outage, CountingOutage: d.cntOutage,
 		Block: o.Block, Poll: o.Poll, Linger: o.Linger, BackoffMax: o.BackoffMax,
 		LockWait: o.LockWait, StartWait: o.StartWait,

@@ -58,6 +58,11 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
 
 // newHarnessWith wraps the parser with wrap when it is not nil.
 func newHarnessWith(t *testing.T, wrap func(parsers.Parser) parsers.Parser) *harness {
+	return newHarnessConfig(t, wrap, nil)
+}
+
+// newHarnessConfig also lets edit change the configuration, when not nil.
+func newHarnessConfig(t *testing.T, wrap func(parsers.Parser) parsers.Parser, edit func(*config.Config)) *harness {
 	if testing.Short() {
 		t.Skip("runs the daemon against real Redis for seconds; runs without -short")
 	}
@@ -69,6 +74,9 @@ func newHarnessWith(t *testing.T, wrap func(parsers.Parser) parsers.Parser) *har
 		Parsers: h.cnt.Addr(), Pool: 3,
 		Location: time.UTC, CompileInterval: time.Hour,
 		OutputDir: t.TempDir(), ChartTop: 10, BatchSize: 50, MaxLineBytes: 1 << 20,
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	h.d = New(Options{
 		Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
