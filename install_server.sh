@@ -141,10 +141,10 @@ else
 		echo "port $port is held by this checkout's counting Redis, already running: fine"
 	elif [ "$pong" = PONG ]; then
 		echo "warning: port $port is held by another Redis (its data directory: ${dir:-unknown});" >&2
-		echo "         ./launch_server.sh cannot start the counting Redis until it stops, or until redis.conf and conf.sample/redis_parsers name another port" >&2
+		echo "         ./launch_server.sh cannot start the counting Redis until it stops, or until redis.conf and conf/redis_parsers name another port" >&2
 	else
 		echo "warning: port $port is in use by another program; ./launch_server.sh cannot start the counting Redis until it stops," >&2
-		echo "         or until redis.conf and conf.sample/redis_parsers name another port" >&2
+		echo "         or until redis.conf and conf/redis_parsers name another port" >&2
 	fi
 fi
 
