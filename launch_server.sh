@@ -208,6 +208,14 @@ check_parsers_port() {
 	fi
 }
 
+# check_conf refuses a configuration directory the daemon could not use.
+check_conf() {
+	# The directory travels to the screen window as an argument, through
+	# screen's command parser: only plain path characters pass unchanged.
+	[[ $CONF =~ ^[A-Za-z0-9._/-]+$ ]] || die "-c \"$CONF\": use a directory path of letters, digits and . _ / - only"
+	[ -d "$CONF" ] || die "the configuration directory $CONF does not exist: run ./install_server.sh (it creates conf/ from conf.sample/)"
+}
+
 # say_conf tells which configuration directory runs, and why.
 say_conf() {
 	if [ "$CONF_GIVEN" = 0 ] && [ "$CONF" = conf.sample ]; then
@@ -260,6 +268,7 @@ start() {
 			# After -s (or a daemon that ended): the counting Redis runs,
 			# the daemon does not; start it alone.
 			echo "screen session $SESSION is running ($id) with the counting Redis, but not analyzer-d4-log: starting it"
+			check_conf
 			close_ingester_window
 			start_ingester "$id"
 			return 0
@@ -277,6 +286,7 @@ start() {
 	local pid
 	pid=$(daemon_pid)
 	[ -z "$pid" ] || die "analyzer-d4-log already runs from this directory (PID $pid), outside the screen session: stop it with ./launch_server.sh -k, then launch again"
+	check_conf
 	check_parsers_port
 	mkdir -p db
 
@@ -367,6 +377,7 @@ stop_only_daemon() {
 # rebuild is -F: daemon stopped, counting Redis kept, flush, daemon again.
 rebuild() {
 	[ -x ./analyzer-d4-log ] || die "./analyzer-d4-log is missing: run ./install_server.sh first (it builds it)"
+	check_conf
 	say_conf
 	our_redis || die "the counting Redis of this directory does not answer on port $PORT: start everything with ./launch_server.sh, then run ./launch_server.sh -F"
 	local id
@@ -468,12 +479,6 @@ while [ $# -gt 0 ]; do
 		;;
 	esac
 done
-if [ "$action" = start ] || [ "$action" = rebuild ] || [ "$action" = window ]; then
-	# The directory travels to the screen window as an argument, through
-	# screen's command parser: only plain path characters pass unchanged.
-	[[ $CONF =~ ^[A-Za-z0-9._/-]+$ ]] || die "-c \"$CONF\": use a directory path of letters, digits and . _ / - only"
-	[ -d "$CONF" ] || die "the configuration directory $CONF does not exist (./install_server.sh creates conf/ from conf.sample/)"
-fi
 
 case "$action" in
 start) start ;;
@@ -483,7 +488,7 @@ rebuild) rebuild ;;
 window)
 	case "$window" in
 	redis) window_redis ;;
-	ingester) window_ingester ;;
+	ingester) check_conf && window_ingester ;;
 	*) die "--window wants redis or ingester" ;;
 	esac
 	;;
