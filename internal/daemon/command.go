@@ -27,9 +27,13 @@ type Command struct {
 	FileGiven bool   // -f was given, so an empty name is refused
 	Poll      time.Duration
 	Flush     bool // -F
-	Version   string
-	Stdin     io.Reader
-	Log       *LogSink
+	// CheckConfig (-check-config) validates and prints the configuration
+	// to Out, then returns: no Redis, no log file, no output.
+	CheckConfig bool
+	Out         io.Writer
+	Version     string
+	Stdin       io.Reader
+	Log         *LogSink
 }
 
 // UsageError is a command line or configuration to correct: exit status 2.
@@ -57,6 +61,9 @@ func Main(ctx context.Context, c Command) error {
 	cfg, err := config.Load(c.ConfigDir)
 	if err != nil {
 		return &UsageError{err}
+	}
+	if c.CheckConfig {
+		return printConfig(c.Out, c, cfg, entries)
 	}
 	level := slog.LevelInfo
 	if c.Debug {
