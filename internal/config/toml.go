@@ -57,6 +57,9 @@ type tomlFile struct {
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
+// Keys lists every key analyzer.toml accepts, sorted.
+func Keys() []string { return tomlKeys() }
+
 func tomlKeys() []string {
 	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays}
 	keys = append(keys, shareKeys()...)

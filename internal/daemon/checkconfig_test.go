@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/D4-project/analyzer-d4-log/internal/config"
 )
 
 // -check-config validates and prints, and touches nothing: the Redis
@@ -43,6 +45,12 @@ func TestCheckConfig(t *testing.T) {
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("-check-config output lacks %q:\n%s", want, out.String())
+		}
+	}
+	// Every key of analyzer.toml is shown, so a new key cannot be left out.
+	for _, key := range config.Keys() {
+		if !strings.Contains(out.String(), key+" ") {
+			t.Errorf("-check-config output lacks the key %s:\n%s", key, out.String())
 		}
 	}
 	if entries, _ := os.ReadDir(work); len(entries) != 0 {
