@@ -200,8 +200,10 @@ func buildDaemon(t *testing.T, dir string) {
 }
 
 // sshdLine is a line of the D4 analyzer queue, as a sensor ships it.
-func sshdLine(user, src string) string {
-	return "Nov 25 10:00:00 web1 sshd[1]: Invalid user " + user + " from " + src + " port 22"
+// sshdLine is one attempt; pid tells attempts apart, as sshd's process
+// ids do (identical lines are one attempt sent twice, and count once).
+func sshdLine(pid int, user, src string) string {
+	return "Nov 25 10:00:00 web1 sshd[" + strconv.Itoa(pid) + "]: Invalid user " + user + " from " + src + " port 22"
 }
 
 // TestLaunchAndStop runs the shipped scripts, redis.conf and conf.sample
@@ -332,8 +334,8 @@ func TestLaunchAndStop(t *testing.T) {
 	// Count a few lines.
 	queue := dialRedis(t, d4Port, 2)
 	lines := []string{
-		sshdLine("admin", "192.0.2.1"), sshdLine("admin", "192.0.2.1"), sshdLine("admin", "192.0.2.2"),
-		sshdLine("root", "2001:db8::1"), sshdLine("root", "192.0.2.1"),
+		sshdLine(101, "admin", "192.0.2.1"), sshdLine(102, "admin", "192.0.2.1"), sshdLine(103, "admin", "192.0.2.2"),
+		sshdLine(104, "root", "2001:db8::1"), sshdLine(105, "root", "192.0.2.1"),
 		"Nov 25 10:00:01 web1 CRON[7]: (root) CMD (true)",
 	}
 	for _, l := range lines {
