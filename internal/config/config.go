@@ -115,6 +115,9 @@ type Config struct {
 	MaxLineBytes    int            // "max_line_bytes": longest line parsed, default 1048576 (1 MiB), allowed 1024..67108864; longer lines are skipped as too_long
 	MaxAgeDays      int            // "max_age_days": lines stamped more days than this before the reference time are skipped as too_old; default 3650, allowed 0..36500, 0 = no limit
 	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576
+	TLSCert         string         // "http_tls_cert": PEM certificate (chain) path, relative ones resolved against Dir; with TLSKey the web server speaks HTTPS only; "" with TLSKey "": plain HTTP
+	TLSKey          string         // "http_tls_key": PEM private key of TLSCert, resolved like it
+	HTTPUsers       string         // "http_users": htpasswd file of bcrypt hashes, resolved like TLSCert; when set every path but /healthz needs basic auth; "": no passwords
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -227,6 +230,9 @@ func (c *Config) Validate() error {
 		if _, _, bad := splitHostPort(c.HTTPServer, true); bad != nil {
 			return fmt.Errorf("http_server %s is not host:port", quote(c.HTTPServer))
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("http_tls_cert and http_tls_key: want both or neither")
 	}
 	if c.Location == nil {
 		return errors.New("time zone not resolved")

@@ -26,5 +26,8 @@ func Files() string {
 	key(keyMaxLineBytes, fmt.Sprintf("longest log line parsed, in bytes (longer lines are skipped); default %d, %d to %d", defaultMaxLineBytes, minMaxLineBytes, maxMaxLineBytes))
 	key(keyMaxAgeDays, fmt.Sprintf("lines stamped more days than this before now (or the -f file's time) are skipped as too_old; default %d, %d to %d, 0: no limit", defaultMaxAgeDays, minMaxAgeDays, maxMaxAgeDays))
 	key(keyMaxValueBytes, fmt.Sprintf("longest user name, source or host stored whole; longer ones keep their first bytes and a marker with a hash; default %d, %d to %d", defaultMaxValueBytes, minMaxValueBytes, maxMaxValueBytes))
+	key(keyTLSCert, "PEM certificate (with chain) for HTTPS; relative to the configuration directory; with http_tls_key the web server speaks HTTPS only, re-read when it changes; default none")
+	key(keyTLSKey, "PEM private key of http_tls_cert; both or neither; default none")
+	key(keyHTTPUsers, "htpasswd file of bcrypt hashes (htpasswd -B); relative to the configuration directory; every path but /healthz then needs a password; default none")
 	return b.String()
 }

@@ -39,11 +39,14 @@ type tomlFile struct {
 	MaxLineBytes    any `toml:"max_line_bytes"`
 	MaxAgeDays      any `toml:"max_age_days"`
 	MaxValueBytes   any `toml:"max_value_bytes"`
+	HTTPTLSCert     any `toml:"http_tls_cert"`
+	HTTPTLSKey      any `toml:"http_tls_key"`
+	HTTPUsers       any `toml:"http_users"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyTLSCert, keyTLSKey, keyHTTPUsers}
 	sort.Strings(keys)
 	return keys
 }
@@ -71,6 +74,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxLineBytes = defaultMaxLineBytes
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
+	cfg.TLSCert, cfg.TLSKey, cfg.HTTPUsers = "", "", ""
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -155,7 +159,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		}
 		*r.dst = int(n)
 	}
-	return nil
+	return decodeWeb(path, &raw, cfg)
 }
 
 // checkKeys refuses keys that the daemon does not know: a misspelt key

@@ -102,7 +102,7 @@ func Main(ctx context.Context, c Command) error {
 		"output_dir", cfg.OutputDir, "chart_top", cfg.ChartTop, "batch_size", cfg.BatchSize,
 		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes, "poll", c.Poll.String(), "debug", c.Debug)
 	if srv != nil {
-		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
+		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String(), "https", srv.TLS(), "passwords", cfg.HTTPUsers != "")
 	}
 
 	switch {
@@ -124,9 +124,23 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
+	toml := filepath.Join(d.cfg.Dir, config.FileAnalyzerTOML)
+	if d.cfg.HTTPUsers != "" {
+		auth, err := web.NewAuth(d.cfg.HTTPUsers, d.metrics.HTTPAuthFailures)
+		if err != nil {
+			return nil, fmt.Errorf("%s: http_users: %w", toml, err)
+		}
+		h = auth.Wrap(h)
+	}
 	srv, err := web.Listen(d.cfg.HTTPServer, filepath.Join(d.cfg.Dir, config.FileHTTPServer), h)
 	if err != nil {
 		return nil, err
+	}
+	if d.cfg.TLSCert != "" {
+		if err := srv.UseTLS(d.cfg.TLSCert, d.cfg.TLSKey); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("%s: http_tls_cert/http_tls_key: %w", toml, err)
+		}
 	}
 	srv.SetLogger(d.log)
 	return srv, nil
