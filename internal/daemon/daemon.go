@@ -116,6 +116,7 @@ func New(o Options) *Daemon {
 	d.loop = &compile.Loop{
 		Compiler: d.compiler, Interval: cfg.CompileInterval, Final: shutdownCompile,
 		Clock: d.clock, Log: d.log, Metrics: d.metrics, CountingDown: d.cntOutage.Down,
+		Location: cfg.Location, Zone: cfg.TimezoneName,
 	}
 	io := ingest.Options{
 		Store: d.store, D4: d.d4Pool, Queue: cfg.Queue, Workers: cfg.Pool,
@@ -130,6 +131,7 @@ func New(o Options) *Daemon {
 		WrapParse: o.wrapParse,
 	}
 	d.ingester = ingest.New(io)
+	d.loop.LastCounted = d.ingester.LastCounted
 	return d
 }
 
