@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,12 @@ type Loop struct {
 	// one that fails is logged and retried at the next compile, and does
 	// not stop the others.
 	Shares []func(ctx context.Context) error
+	// LastCounted, when set, is asked after each compile for status.json
+	// (render.WriteStatus), which the pages read to say how fresh they
+	// are; Location and Zone are the configured time zone.
+	LastCounted func() time.Time
+	Location    *time.Location
+	Zone        string
 
 	last atomic.Int64 // unix nanoseconds of the last successful compile
 }
@@ -95,6 +102,19 @@ func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, err
 		return fmt.Errorf("compile: %w", err)
 	}
 	now := l.Clock.Now()
+	if l.LastCounted != nil {
+		idx, ierr := l.Compiler.Store.ReadIndex(ctx)
+		if ierr == nil {
+			ierr = render.WriteStatus(l.Compiler.Dir, render.Status{
+				CompiledAt: now, LastCounted: l.LastCounted(), Location: l.Location, Zone: l.Zone,
+				Refresh: l.Interval,
+				Index:   render.Index{Oldest: idx.Oldest, Newest: idx.Newest, Days: idx.Days, Months: idx.Months, Years: idx.Years},
+			})
+		}
+		if ierr != nil {
+			l.Log.Warn("write status.json failed; the pages' freshness line is stale until the next compile", "err", ierr)
+		}
+	}
 	l.last.Store(now.UnixNano())
 	l.Metrics.LastCompile.Set(float64(now.UnixNano()) / 1e9)
 	if res.Charts > 0 || all {

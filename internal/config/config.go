@@ -139,6 +139,9 @@ type Config struct {
 	BlocklistDays    int      // "blocklist_days": complete days summed for the blocklist, 1..3660, default 7
 	BlocklistMin     int      // "blocklist_min": least attempts over them, 1..1e9, default 5
 	DedupeDays       int      // "dedupe_days": a line identical to one counted within this many days (by its own timestamp's day) is skipped as duplicate; default 7, allowed 0..366, 0 = off
+	TLSCert          string   // "http_tls_cert": PEM certificate (chain) path, relative ones resolved against Dir; with TLSKey the web server speaks HTTPS only; "" with TLSKey "": plain HTTP
+	TLSKey           string   // "http_tls_key": PEM private key of TLSCert, resolved like it
+	HTTPUsers        string   // "http_users": htpasswd file of bcrypt hashes, resolved like TLSCert; when set every path but /healthz needs basic auth; "": no passwords
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -251,6 +254,9 @@ func (c *Config) Validate() error {
 		if _, _, bad := splitHostPort(c.HTTPServer, true); bad != nil {
 			return fmt.Errorf("http_server %s is not host:port", quote(c.HTTPServer))
 		}
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("http_tls_cert and http_tls_key: want both or neither")
 	}
 	if c.Location == nil {
 		return errors.New("time zone not resolved")

@@ -111,7 +111,7 @@ func Main(ctx context.Context, c Command) error {
 	log.Info("sharing", "misp", cfg.MISP, "misp_org_name", cfg.MISPOrgName, "misp_org_uuid", cfg.MISPOrgUUID,
 		"misp_days", cfg.MISPDays, "misp_top", cfg.MISPTop, "blocklist_days", cfg.BlocklistDays, "blocklist_min", cfg.BlocklistMin)
 	if srv != nil {
-		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
+		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String(), "https", srv.TLS(), "passwords", cfg.HTTPUsers != "")
 	}
 
 	switch {
@@ -133,9 +133,23 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
+	toml := filepath.Join(d.cfg.Dir, config.FileAnalyzerTOML)
+	if d.cfg.HTTPUsers != "" {
+		auth, err := web.NewAuth(d.cfg.HTTPUsers, d.metrics.HTTPAuthFailures)
+		if err != nil {
+			return nil, fmt.Errorf("%s: http_users: %w", toml, err)
+		}
+		h = auth.Wrap(h)
+	}
 	srv, err := web.Listen(d.cfg.HTTPServer, filepath.Join(d.cfg.Dir, config.FileHTTPServer), h)
 	if err != nil {
 		return nil, err
+	}
+	if d.cfg.TLSCert != "" {
+		if err := srv.UseTLS(d.cfg.TLSCert, d.cfg.TLSKey); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("%s: http_tls_cert/http_tls_key: %w", toml, err)
+		}
 	}
 	srv.SetLogger(d.log)
 	return srv, nil

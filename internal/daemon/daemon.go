@@ -118,7 +118,8 @@ func New(o Options) *Daemon {
 	d.loop = &compile.Loop{
 		Compiler: d.compiler, Interval: cfg.CompileInterval, Final: shutdownCompile,
 		Clock: d.clock, Log: d.log, Metrics: d.metrics, CountingDown: d.cntOutage.Down,
-		Shares: shares(cfg, d.store, d.clock, d.log),
+		Shares:   shares(cfg, d.store, d.clock, d.log),
+		Location: cfg.Location, Zone: cfg.TimezoneName,
 	}
 	io := ingest.Options{
 		Store: d.store, D4: d.d4Pool, Queue: cfg.Queue, Workers: cfg.Pool,
@@ -134,6 +135,7 @@ func New(o Options) *Daemon {
 		WrapParse: o.wrapParse,
 	}
 	d.ingester = ingest.New(io)
+	d.loop.LastCounted = d.ingester.LastCounted
 	return d
 }
 
