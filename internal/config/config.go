@@ -139,6 +139,7 @@ type Config struct {
 	BlocklistDays    int      // "blocklist_days": complete days summed for the blocklist, 1..3660, default 7
 	BlocklistMin     int      // "blocklist_min": least attempts over them, 1..1e9, default 5
 	DedupeDays       int      // "dedupe_days": a line identical to one counted within this many days (by its own timestamp's day) is skipped as duplicate; default 7, allowed 0..366, 0 = off
+	RetainDays       int      // "retain_days": days whose per-day statistics and stored attempts are kept (today and the days before it); older ones are archived and pruned; default 0 = keep every day
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -276,7 +277,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)
 		}
 	}
-	return c.validateShare()
+	if err := c.validateShare(); err != nil {
+		return err
+	}
+	return c.validateRetention()
 }
 
 // parseD4 turns the contents of redis_d4 into a RedisAddr.

@@ -38,5 +38,6 @@ func Files() string {
 	key(keyBlocklistDays, fmt.Sprintf("complete days behind feeds/sources.txt; default %d, %d to %d", defaultBlocklistDays, minBlocklistDays, maxBlocklistDays))
 	key(keyBlocklistMin, fmt.Sprintf("least attempts over them to be listed; default %d, %d to %d", defaultBlocklistMin, minBlocklistMin, maxBlocklistMin))
 	key(keyDedupeDays, fmt.Sprintf("a line identical to one counted within this many days (by the day of its timestamp) is skipped as duplicate; default %d, %d to %d, 0: off", defaultDedupeDays, minDedupeDays, maxDedupeDays))
+	key(keyRetainDays, fmt.Sprintf("days whose per-day statistics and stored attempts are kept, today included; older days are archived under archive/ and pruned; default %d (keep every day), %d to %d", defaultRetainDays, minRetainDays, maxRetainDays))
 	return b.String()
 }

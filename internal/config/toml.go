@@ -54,6 +54,7 @@ type tomlFile struct {
 	BlocklistDays    any `toml:"blocklist_days"`
 	BlocklistMin     any `toml:"blocklist_min"`
 	DedupeDays       any `toml:"dedupe_days"`
+	RetainDays       any `toml:"retain_days"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
@@ -61,7 +62,7 @@ type tomlFile struct {
 func Keys() []string { return tomlKeys() }
 
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyRetainDays}
 	keys = append(keys, shareKeys()...)
 	sort.Strings(keys)
 	return keys
@@ -92,6 +93,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxValueBytes = defaultMaxValueBytes
 	shareDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
+	cfg.RetainDays = defaultRetainDays
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -177,7 +179,10 @@ func decodeTOML(path, data string, cfg *Config) error {
 		}
 		*r.dst = int(n)
 	}
-	return decodeShare(path, &raw, cfg)
+	if err := decodeShare(path, &raw, cfg); err != nil {
+		return err
+	}
+	return decodeRetention(path, &raw, cfg)
 }
 
 // checkKeys refuses keys that the daemon does not know: a misspelt key
