@@ -36,30 +36,41 @@ type Pruner struct {
 	afterStep func(day, step string) error
 }
 
-// retryAfter is the wait before the next pass after a failed one.
-const retryAfter = time.Minute
+// retryAfter is the wait before the next pass after a failed one, and
+// measureEvery the period of the memory gauges between passes.
+const (
+	retryAfter   = time.Minute
+	measureEvery = time.Minute
+)
 
-// Run prunes at start, then every Interval, until ctx ends. A failed pass
-// (an outage, a full disk) is logged and retried; it never stops the
-// daemon, since counting does not depend on it.
+// Run prunes at start, then every Interval, until ctx ends, and reads the
+// counting Redis's memory every minute. A failed pass (an outage, a full
+// disk) is logged and retried; it never stops the daemon, since counting
+// does not depend on it. With Days = 0 nothing is pruned: only the memory
+// is watched.
 func (p *Pruner) Run(ctx context.Context) error {
 	interval := p.Interval
 	if interval <= 0 {
 		interval = time.Hour
 	}
+	next := p.Clock.Now()
 	for {
-		wait := interval
-		if _, err := p.Pass(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if now := p.Clock.Now(); !now.Before(next) {
+			next = now.Add(interval)
+			if _, err := p.Pass(ctx); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				next = now.Add(min(retryAfter, interval))
+				p.log().Warn("pruning: pass failed; retrying", "err", err, "at", next.Format(time.RFC3339))
 			}
-			wait = min(retryAfter, interval)
-			p.log().Warn("pruning: pass failed; retrying", "err", err, "in", wait.String())
+		} else {
+			p.measure(ctx, p.Cutoff(now))
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-p.Clock.After(wait):
+		case <-p.Clock.After(min(measureEvery, next.Sub(p.Clock.Now()))):
 		}
 	}
 }
@@ -74,6 +85,9 @@ func (p *Pruner) log() *slog.Logger {
 // Cutoff is the first retained day (yyyymmdd) at now: days before it are
 // pruned.
 func (p *Pruner) Cutoff(now time.Time) string {
+	if p.Days <= 0 {
+		return "00000000"
+	}
 	y, m, d := now.In(p.Location).Date()
 	return stats.PeriodOf(time.Date(y, m, d-(p.Days-1), 12, 0, 0, 0, p.Location)).Day
 }
@@ -91,6 +105,9 @@ func (p *Pruner) Pass(ctx context.Context) (PassResult, error) {
 	now := p.Clock.Now()
 	cutoff := p.Cutoff(now)
 	defer p.measure(ctx, cutoff)
+	if p.Days <= 0 {
+		return res, nil
+	}
 	if on, err := p.Store.Rebuilding(ctx); err != nil || on {
 		if err == nil {
 			err = stats.ErrRebuilding
