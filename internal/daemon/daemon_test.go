@@ -82,7 +82,7 @@ func newHarnessConfig(t *testing.T, wrap func(parsers.Parser) parsers.Parser, ed
 		Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
 		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond,
 		ArchiveDir: t.TempDir(),
-		wrapParse: wrap,
+		wrapParse:  wrap,
 	})
 	t.Cleanup(h.d.Close)
 	return h

@@ -34,6 +34,9 @@ type Pruner struct {
 	// afterStep, in tests, runs after each step of a day; an error stops
 	// the pass there, as a kill would.
 	afterStep func(day, step string) error
+	// warned is set while used_memory is above 80 % of maxmemory, so the
+	// log warns once when it crosses, not every minute.
+	warned bool
 }
 
 // retryAfter is the wait before the next pass after a failed one, and
@@ -212,10 +215,12 @@ func (p *Pruner) measure(ctx context.Context, cutoff string) {
 	if err == nil {
 		// At 80 % there is still room to act before Redis refuses writes
 		// (noeviction) or evicts statistics (any other policy).
-		if max > 0 && float64(used) > 0.8*float64(max) {
+		high := max > 0 && float64(used) > 0.8*float64(max)
+		if high && !p.warned {
 			p.log().Warn("counting redis memory is above 80% of its maxmemory; lower retain_days (see the sizing table in the README) or raise maxmemory",
 				"used_memory", used, "maxmemory", max, "retain_days", p.Days)
 		}
+		p.warned = high
 	}
 	if p.Metrics == nil {
 		return

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand"
 	"sort"
 	"strconv"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 	"github.com/jonboulle/clockwork"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/D4-project/analyzer-d4-log/internal/metrics"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -482,5 +485,39 @@ func TestArchiveIsPlainGzip(t *testing.T) {
 	}
 	if days, _ := ar.Days(); fmt.Sprint(days) != "[20200102]" {
 		t.Fatalf("days %v", days)
+	}
+}
+
+// TestMemoryWarning: above 80 % of maxmemory the log warns once, and the
+// gauges show both figures.
+func TestMemoryWarning(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	used, _, err := s.UsedMemory(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := used * 11 / 10
+	if _, err := srv.Conn(0).Do("CONFIG", "SET", "maxmemory", limit); err != nil {
+		t.Fatal(err)
+	}
+	var log bytes.Buffer
+	m := metrics.NewRetention(nil)
+	p := &Pruner{Store: s, Archive: &Archive{Dir: t.TempDir()}, Location: time.UTC,
+		Clock: clockwork.NewFakeClock(), Log: slog.New(slog.NewTextHandler(&log, nil)), Metrics: m}
+	used, max, err := s.UsedMemory(context.Background())
+	if err != nil || max != limit || float64(used) <= 0.8*float64(max) {
+		t.Fatalf("used %d max %d (%v): the server does not start above 80 %% of its maxmemory", used, max, err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := p.Pass(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := strings.Count(log.String(), "above 80% of its maxmemory"); n != 1 {
+		t.Fatalf("%d warnings, want 1:\n%s", n, log.String())
+	}
+	if testutil.ToFloat64(m.MaxMemory) != float64(limit) || testutil.ToFloat64(m.UsedMemory) == 0 {
+		t.Fatal("memory gauges not set")
 	}
 }
