@@ -142,6 +142,7 @@ type Config struct {
 	TLSCert          string   // "http_tls_cert": PEM certificate (chain) path, relative ones resolved against Dir; with TLSKey the web server speaks HTTPS only; "" with TLSKey "": plain HTTP
 	TLSKey           string   // "http_tls_key": PEM private key of TLSCert, resolved like it
 	HTTPUsers        string   // "http_users": htpasswd file of bcrypt hashes, resolved like TLSCert; when set every path but /healthz needs basic auth; "": no passwords
+	RetainDays       int      // "retain_days": days whose per-day statistics and stored attempts are kept (today and the days before it); older ones are archived and pruned; default 0 = keep every day
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -282,7 +283,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)
 		}
 	}
-	return c.validateShare()
+	if err := c.validateShare(); err != nil {
+		return err
+	}
+	return c.validateRetention()
 }
 
 // parseD4 turns the contents of redis_d4 into a RedisAddr.

@@ -61,9 +61,9 @@ var badDirs = []struct {
 	{"toml-interval-subsecond", `testdata/bad/toml-interval-subsecond/analyzer.toml: compile_interval "500ms" is shorter than 1s; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-too-long", `testdata/bad/toml-interval-too-long/analyzer.toml: compile_interval 9223372036854775807 is too long; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-zero", `testdata/bad/toml-interval-zero/analyzer.toml: compile_interval 0 is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
-	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
+	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
 	{"toml-malformed", `testdata/bad/toml-malformed/analyzer.toml: line 3: expected value but found '=' instead; want TOML lines like chart_top = 25`},
-	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
+	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
 	{"toml-max-line-bytes-bool", `testdata/bad/toml-max-line-bytes-bool/analyzer.toml: max_line_bytes true is a boolean, not an integer; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-big", `testdata/bad/toml-max-line-bytes-too-big/analyzer.toml: max_line_bytes 67108865 is out of range; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-small", `testdata/bad/toml-max-line-bytes-too-small/analyzer.toml: max_line_bytes 1023 is out of range; want an integer from 1024 to 67108864`},
@@ -75,6 +75,11 @@ var badDirs = []struct {
 	{"toml-dedupe-days-too-big", `testdata/bad/toml-dedupe-days-too-big/analyzer.toml: dedupe_days 367 is out of range; want an integer from 0 to 366 (0: count resent lines again)`},
 	{"toml-dedupe-days-string", `testdata/bad/toml-dedupe-days-string/analyzer.toml: dedupe_days "7d" is a string, not an integer; want an integer from 0 to 366 (0: count resent lines again)`},
 	{"toml-dedupe-days-bool", `testdata/bad/toml-dedupe-days-bool/analyzer.toml: dedupe_days false is a boolean, not an integer; want an integer from 0 to 366 (0: count resent lines again)`},
+	{"toml-retain-days-negative", `testdata/bad/toml-retain-days-negative/analyzer.toml: retain_days -1 is out of range; want an integer from 0 to 36500 (0: keep every day)`},
+	{"toml-retain-days-too-big", `testdata/bad/toml-retain-days-too-big/analyzer.toml: retain_days 36501 is out of range; want an integer from 0 to 36500 (0: keep every day)`},
+	{"toml-retain-days-string", `testdata/bad/toml-retain-days-string/analyzer.toml: retain_days "30d" is a string, not an integer; want an integer from 0 to 36500 (0: keep every day)`},
+	{"toml-retain-days-short-for-misp", `testdata/bad/toml-retain-days-short-for-misp/analyzer.toml: retain_days 20 is shorter than misp_days 30, which is written from the statistics of each of its days and today's; want 0 (keep every day) or from 31 to 36500`},
+	{"toml-retain-days-short-for-blocklist", `testdata/bad/toml-retain-days-short-for-blocklist/analyzer.toml: retain_days 7 is shorter than blocklist_days 14, which is written from the statistics of each of its days and today's; want 0 (keep every day) or from 15 to 36500`},
 	{"toml-max-value-bytes-string", `testdata/bad/toml-max-value-bytes-string/analyzer.toml: max_value_bytes "1KiB" is a string, not an integer; want an integer from 64 to 1048576`},
 	{"toml-max-value-bytes-too-big", `testdata/bad/toml-max-value-bytes-too-big/analyzer.toml: max_value_bytes 1048577 is out of range; want an integer from 64 to 1048576`},
 	{"toml-max-value-bytes-too-small", `testdata/bad/toml-max-value-bytes-too-small/analyzer.toml: max_value_bytes 63 is out of range; want an integer from 64 to 1048576`},
@@ -88,8 +93,8 @@ var badDirs = []struct {
 	{"toml-control-character", `testdata/bad/toml-control-character/analyzer.toml: line 1: TOML files cannot contain control characters: '0x01'; want TOML lines like chart_top = 25`},
 	{"toml-too-many-settings", `testdata/bad/toml-too-many-settings/analyzer.toml: 5004 bytes outside comments; want a few lines like chart_top = 25, at most 4096 bytes besides comments`},
 	{"toml-file-too-large", `testdata/bad/toml-file-too-large/analyzer.toml: larger than 65536 bytes; want a few lines of TOML settings`},
-	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
-	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
+	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
+	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
 	{"toml-misp-not-bool", `testdata/bad/toml-misp-not-bool/analyzer.toml: misp "yes" is a string, not a boolean; want true or false`},
 	{"toml-misp-published-int", `testdata/bad/toml-misp-published-int/analyzer.toml: misp_published 1 is an integer, not a boolean; want true or false`},
 	{"toml-misp-org-name-empty", `testdata/bad/toml-misp-org-name-empty/analyzer.toml: misp_org_name " " is empty; want the organisation's name as MISP shows it, 1 to 255 bytes of printable UTF-8`},
@@ -293,6 +298,8 @@ func TestLoadGood(t *testing.T) {
 			c.BlocklistDays = 1
 			c.BlocklistMin = 1
 		}},
+		{"retention", func(c *Config) { c.RetainDays = 31 }},
+		{"retention-without-misp", func(c *Config) { c.MISP = false; c.RetainDays = 8 }},
 		{"interval-seconds", func(c *Config) {
 			c.TimezoneName = "UTC"
 			c.Location = time.UTC

@@ -41,5 +41,6 @@ func Files() string {
 	key(keyTLSCert, "PEM certificate (with chain) for HTTPS; relative to the configuration directory; with http_tls_key the web server speaks HTTPS only, re-read when it changes; default none")
 	key(keyTLSKey, "PEM private key of http_tls_cert; both or neither; default none")
 	key(keyHTTPUsers, "htpasswd file of bcrypt hashes (htpasswd -B); relative to the configuration directory; every path but /healthz then needs a password; default none")
+	key(keyRetainDays, fmt.Sprintf("days whose per-day statistics and stored attempts are kept, today included; older days are archived under archive/ and pruned; default %d (keep every day), %d to %d", defaultRetainDays, minRetainDays, maxRetainDays))
 	return b.String()
 }

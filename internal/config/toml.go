@@ -57,6 +57,7 @@ type tomlFile struct {
 	HTTPTLSCert      any `toml:"http_tls_cert"`
 	HTTPTLSKey       any `toml:"http_tls_key"`
 	HTTPUsers        any `toml:"http_users"`
+	RetainDays       any `toml:"retain_days"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
@@ -64,7 +65,7 @@ type tomlFile struct {
 func Keys() []string { return tomlKeys() }
 
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays}
 	keys = append(keys, shareKeys()...)
 	sort.Strings(keys)
 	return keys
@@ -96,6 +97,7 @@ func loadTOML(path string, cfg *Config) error {
 	shareDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
 	cfg.TLSCert, cfg.TLSKey, cfg.HTTPUsers = "", "", ""
+	cfg.RetainDays = defaultRetainDays
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -184,7 +186,10 @@ func decodeTOML(path, data string, cfg *Config) error {
 	if err := decodeShare(path, &raw, cfg); err != nil {
 		return err
 	}
-	return decodeWeb(path, &raw, cfg)
+	if err := decodeWeb(path, &raw, cfg); err != nil {
+		return err
+	}
+	return decodeRetention(path, &raw, cfg)
 }
 
 // checkKeys refuses keys that the daemon does not know: a misspelt key

@@ -21,6 +21,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
 	"github.com/D4-project/analyzer-d4-log/internal/misp"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
+	"github.com/D4-project/analyzer-d4-log/internal/retention"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
@@ -48,6 +49,10 @@ type Options struct {
 	NewID  func() string
 	Jitter func() float64 // in [0,1)
 
+	// ArchiveDir is where pruned days are archived (SPEC §12); "archive"
+	// in the working directory when empty.
+	ArchiveDir string
+
 	// wrapParse lets a test replace the parser (see ingest).
 	wrapParse func(parsers.Parser) parsers.Parser
 }
@@ -67,6 +72,8 @@ type Daemon struct {
 	ingester  *ingest.Ingester
 	d4Outage  *ingest.Outage
 	cntOutage *ingest.Outage
+	archive   *retention.Archive
+	pruner    *retention.Pruner
 }
 
 // compileParallel is how many charts a compile draws at once: drawing
@@ -136,6 +143,14 @@ func New(o Options) *Daemon {
 	}
 	d.ingester = ingest.New(io)
 	d.loop.LastCounted = d.ingester.LastCounted
+	d.archive = &retention.Archive{Dir: o.ArchiveDir}
+	if d.archive.Dir == "" {
+		d.archive.Dir = retention.DirName
+	}
+	d.pruner = &retention.Pruner{
+		Store: d.store, Archive: d.archive, Days: cfg.RetainDays, Location: cfg.Location,
+		Clock: d.clock, Log: d.log, Metrics: metrics.NewRetention(d.reg),
+	}
 	return d
 }
 

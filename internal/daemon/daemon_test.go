@@ -81,7 +81,8 @@ func newHarnessConfig(t *testing.T, wrap func(parsers.Parser) parsers.Parser, ed
 	h.d = New(Options{
 		Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
 		BackoffMax: 200 * time.Millisecond, Block: 200 * time.Millisecond,
-		wrapParse: wrap,
+		ArchiveDir: t.TempDir(),
+		wrapParse:  wrap,
 	})
 	t.Cleanup(h.d.Close)
 	return h

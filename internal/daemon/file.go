@@ -44,6 +44,8 @@ func (d *Daemon) Flush(ctx context.Context) error {
 	res, err := d.store.RebuildWith(ctx, stats.RebuildOptions{
 		Location: d.cfg.Location,
 		Batch:    100000,
+		// Pruned days count into their months and years from the archive.
+		Archive: d.archive,
 		Progress: func(p stats.RebuildProgress) {
 			if d.clock.Since(lastLog) >= 5*time.Second || p.DaysDone == p.Days {
 				lastLog = d.clock.Now()
@@ -62,7 +64,10 @@ func (d *Daemon) Flush(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)
 	}
-	d.log.Info("flush: recounted", "attempts", res.Attempts, "left_out_future", res.Later,
+	if res.ArchiveBad > 0 {
+		d.log.Warn("flush: archived elements that do not decode were left out; they stay in their archive files", "elements", res.ArchiveBad, "archive", d.archive.Dir)
+	}
+	d.log.Info("flush: recounted", "attempts", res.Attempts, "from_archive", res.Archived, "left_out_future", res.Later,
 		"seconds", fmt.Sprintf("%.1f", d.clock.Since(start).Seconds()))
 	if msg := res.Message(); msg != "" {
 		d.log.Warn("flush: " + msg)

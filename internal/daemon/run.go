@@ -20,11 +20,16 @@ const (
 	partReporter = "progress reporter"
 	partCompile  = "compile loop"
 	partWeb      = "web server"
+	partPruner   = "pruner"
 )
 
 // shutdownOrder is the order the parts stop in, each only after the one
 // before it has returned:
 //
+//  0. the pruner stops first: the shutdown needs nothing from it, every
+//     step it stops between is safe (the next start finishes the day), and
+//     it must stop while the consumer lock is still held, since only the
+//     lock's holder may prune;
 //  1. the workers stop taking lines and finish (count and acknowledge) the
 //     batches they hold;
 //  2. the lock keeper stops, since nothing is counted any more, and the
@@ -35,7 +40,7 @@ const (
 // After them the consumer lock is released and the pools are closed. A
 // batch whose Redis is in an outage at that moment is left in its
 // processing list, where the next start finds it.
-var shutdownOrder = []string{partWorkers, partLock, partReporter, partCompile, partWeb}
+var shutdownOrder = []string{partPruner, partWorkers, partLock, partReporter, partCompile, partWeb}
 
 // Run consumes the D4 queue until ctx is cancelled or a part fails (the
 // lock lost to another daemon), then stops the parts in shutdownOrder. srv
@@ -69,6 +74,9 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	parts.start(partLock, d.ingester.KeepLock(lock).Run)
 	parts.start(partCompile, d.loop.Run)
 	parts.start(partWorkers, d.ingester.Workers(lock).Run)
+	// Started once the lock is held: two daemons must never prune (and
+	// write the same archive file) at once.
+	parts.start(partPruner, d.pruner.Run)
 	err = parts.wait()
 	d.log.Info("stopped")
 	return err

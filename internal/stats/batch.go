@@ -23,6 +23,11 @@ type Batch struct {
 	// dups the lines left out as duplicates (see Duplicates).
 	ids  map[LineID]struct{}
 	dups int
+
+	// coarse leaves the day rankings out: the batch holds attempts of
+	// pruned days (SPEC §12), which count into months, years, totals and
+	// first-seen days only.
+	coarse bool
 }
 
 type dayAgg struct {
@@ -181,9 +186,13 @@ func (b *Batch) plan() plan {
 		yr := get(years, &yearOrder, per.Year)
 		for k, members := range agg.members {
 			key := StatsKey(per.Day, kindNames[k])
-			mark(Daily, key)
+			if !b.coarse {
+				mark(Daily, key)
+			}
 			for mem, n := range members {
-				p.incrs = append(p.incrs, increment{key, mem, n})
+				if !b.coarse {
+					p.incrs = append(p.incrs, increment{key, mem, n})
+				}
 				mo.members[k][mem] += n
 				yr.members[k][mem] += n
 				// Days are visited in order, so the first visit is the

@@ -2,6 +2,7 @@ package stats
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"sort"
@@ -53,16 +54,33 @@ type RebuildOptions struct {
 	// SetAside, when not nil, is called for each element or key moved to
 	// quarantine, once it is safely there.
 	SetAside func(SetAside)
+	// Archive, when not nil, holds the attempts of pruned days (SPEC §12):
+	// they count into months, years, totals and first-seen days, and their
+	// day rankings, pruned, are not made again.
+	Archive ArchiveReader
 	// NotAfter, when not zero, leaves attempts stamped after it out of the
 	// statistics (they stay in DB 0): a stamp in the future, which an
 	// earlier version counted, then no longer moves newest forward.
 	NotAfter time.Time
 }
 
+// ArchiveReader reads the archive of pruned days.
+type ArchiveReader interface {
+	// Days lists the archived days.
+	Days() ([]string, error)
+	// Read calls fn with each element archived for day, in order, from the
+	// first limit bytes of its file (the whole file when limit < 0).
+	Read(ctx context.Context, day string, limit int64, fn func(elem []byte) error) error
+}
+
 // RebuildResult is what a completed flush did.
 type RebuildResult struct {
 	// Attempts counted, and attempts left out for being after NotAfter.
 	Attempts, Later int64
+	// Archived counts the attempts among Attempts read from the archive
+	// or from a list taken aside for it; ArchiveBad the archived elements
+	// that do not decode, which stay in their files, uncounted.
+	Archived, ArchiveBad int64
 	// SetAside counts the elements and keys moved to quarantine by this
 	// flush; Quarantine lists the keys that received them, sorted.
 	SetAside   int
@@ -245,6 +263,9 @@ func (s *Store) RebuildWith(ctx context.Context, o RebuildOptions) (RebuildResul
 	if err := flush(); err != nil {
 		return res, err
 	}
+	if err := s.rebuildPruned(ctx, o, loc, notAfter, batch, &res); err != nil {
+		return res, err
+	}
 	if _, err := src.Do("DEL", RebuildingKey); err != nil {
 		return res, fmt.Errorf("mark the flush as finished: %w", err)
 	}
@@ -380,4 +401,94 @@ func (s *Store) attemptDays(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(days)
 	return days, nil
+}
+
+// rebuildPruned counts the attempts of pruned days: the archive files, read
+// up to the size recorded by a pruning step in progress (what lies beyond
+// it is also in the list taken aside, counted next), and the lists taken
+// aside for the archive. They go into a coarse batch: months, years, totals
+// and first-seen days, no day rankings.
+func (s *Store) rebuildPruned(ctx context.Context, o RebuildOptions, loc *time.Location, notAfter int64, batch int, res *RebuildResult) error {
+	b := NewBatch()
+	b.coarse = true
+	flush := func() error {
+		if b.Len() == 0 {
+			return nil
+		}
+		err := s.Apply(ctx, b, nil)
+		b.Reset()
+		return err
+	}
+	count := func(elem []byte) error {
+		var decoded []Attempt
+		err := DecodeRecords(elem, func(a Attempt) error {
+			if !nameableTime(a.Unix, loc) {
+				return fmt.Errorf("attempt record: time %d is outside the years 1 to 9999", a.Unix)
+			}
+			decoded = append(decoded, a)
+			return nil
+		})
+		if err != nil {
+			res.ArchiveBad++
+			return nil
+		}
+		for _, a := range decoded {
+			if a.Unix > notAfter {
+				res.Later++
+				continue
+			}
+			b.AddRecord(time.Unix(a.Unix, 0).In(loc), a)
+			res.Attempts++
+			res.Archived++
+		}
+		if b.Len() >= batch {
+			return flush()
+		}
+		return nil
+	}
+	if o.Archive != nil {
+		days, err := o.Archive.Days()
+		if err != nil {
+			return fmt.Errorf("list the archive: %w", err)
+		}
+		for _, day := range days {
+			limit, err := s.pendingBase(ctx, day)
+			if err != nil {
+				return err
+			}
+			if err := o.Archive.Read(ctx, day, limit, count); err != nil {
+				return fmt.Errorf("read the archive of %s: %w", day, err)
+			}
+		}
+	}
+	var aside []string
+	err := scanKeys(ctx, s.Attempts, ArchivingPattern, func(k string) { aside = append(aside, k[len(ArchivingKey("")):]) })
+	if err != nil {
+		return err
+	}
+	sort.Strings(aside)
+	for _, day := range aside {
+		if err := s.ReadArchiving(ctx, day, count); err != nil {
+			return err
+		}
+	}
+	return flush()
+}
+
+// pendingBase is the archive size recorded by a pruning step of day in
+// progress, or -1 when none is.
+func (s *Store) pendingBase(ctx context.Context, day string) (int64, error) {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	v, err := redis.Int64(conn.Do("HGET", PruningKey(day), "base"))
+	if errors.Is(err, redis.ErrNil) {
+		return -1, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read the archive size of %s: %w", day, err)
+	}
+	return v, nil
 }
