@@ -38,5 +38,6 @@ func Files() string {
 	key(keyBlocklistDays, fmt.Sprintf("complete days behind feeds/sources.txt; default %d, %d to %d", defaultBlocklistDays, minBlocklistDays, maxBlocklistDays))
 	key(keyBlocklistMin, fmt.Sprintf("least attempts over them to be listed; default %d, %d to %d", defaultBlocklistMin, minBlocklistMin, maxBlocklistMin))
 	key(keyDedupeDays, fmt.Sprintf("a line identical to one counted within this many days (by the day of its timestamp) is skipped as duplicate; default %d, %d to %d, 0: off", defaultDedupeDays, minDedupeDays, maxDedupeDays))
+	key(keyDrilldown, "record which user names, sources and hosts went together, for /api/v1/drill (memory: see README); default true")
 	return b.String()
 }

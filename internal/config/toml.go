@@ -54,6 +54,9 @@ type tomlFile struct {
 	BlocklistDays    any `toml:"blocklist_days"`
 	BlocklistMin     any `toml:"blocklist_min"`
 	DedupeDays       any `toml:"dedupe_days"`
+
+	// Investigation (investigate.go).
+	Drilldown any `toml:"drilldown"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
@@ -63,6 +66,7 @@ func Keys() []string { return tomlKeys() }
 func tomlKeys() []string {
 	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays}
 	keys = append(keys, shareKeys()...)
+	keys = append(keys, keyDrilldown)
 	sort.Strings(keys)
 	return keys
 }
@@ -91,6 +95,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
 	shareDefaults(cfg)
+	investigateDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
@@ -176,6 +181,9 @@ func decodeTOML(path, data string, cfg *Config) error {
 			return fmt.Errorf("%s: %s %d is out of range; want %s", path, r.key, n, want)
 		}
 		*r.dst = int(n)
+	}
+	if err := decodeInvestigate(path, &raw, cfg); err != nil {
+		return err
 	}
 	return decodeShare(path, &raw, cfg)
 }
