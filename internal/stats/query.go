@@ -72,26 +72,38 @@ func (s *Store) ReadSets(ctx context.Context, keys []string, live func(key strin
 		}
 	}
 
+	// The sizes first, in one round trip: the range script reads ranks
+	// up to a given last one, and a key read in place that grows meanwhile
+	// is read as far as it was when the question started.
+	for _, k := range read {
+		if err := conn.Send("ZCARD", k); err != nil {
+			return fmt.Errorf("size of %q: %w", k, err)
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("read %d sets: %w", len(keys), err)
+	}
 	type cursor struct {
 		i    int   // index into keys
 		pos  int64 // next rank
-		card int64 // -1 until known
+		card int64
 	}
-	open := make([]cursor, len(keys))
+	var open []cursor
 	for i := range keys {
-		open[i] = cursor{i: i, card: -1}
+		n, err := redis.Int64(conn.Receive())
+		if err != nil {
+			return fmt.Errorf("size of %q: %w", keys[i], err)
+		}
+		if n > 0 {
+			open = append(open, cursor{i: i, card: n})
+		}
 	}
 	for len(open) > 0 {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("read %d sets: %w", len(keys), err)
 		}
 		for _, c := range open {
-			if c.card < 0 {
-				if err := conn.Send("ZCARD", read[c.i]); err != nil {
-					return fmt.Errorf("read %q: %w", keys[c.i], err)
-				}
-			}
-			if err := rangeLua.SendHash(conn, read[c.i], c.pos, -1, QueryChunk, ReplyBytes, rangeStep); err != nil {
+			if err := rangeLua.SendHash(conn, read[c.i], c.pos, c.card-1, QueryChunk, ReplyBytes, rangeStep); err != nil {
 				return fmt.Errorf("read %q: %w", keys[c.i], err)
 			}
 		}
@@ -101,13 +113,6 @@ func (s *Store) ReadSets(ctx context.Context, keys []string, live func(key strin
 		next := open[:0]
 		var noScript bool
 		for _, c := range open {
-			if c.card < 0 {
-				n, err := redis.Int64(conn.Receive())
-				if err != nil {
-					return fmt.Errorf("size of %q: %w", keys[c.i], err)
-				}
-				c.card = n
-			}
 			v, err := redis.Strings(conn.Receive())
 			if err != nil {
 				if isNoScript(err) {
@@ -131,13 +136,14 @@ func (s *Store) ReadSets(ctx context.Context, keys []string, live func(key strin
 					return err
 				}
 			}
+			// An empty chunk means the set shrank under us (a flush).
 			if len(chunk) > 0 && c.pos < c.card {
 				next = append(next, c)
 			}
 		}
 		if noScript {
-			// The script cache was emptied (a restart, SCRIPT FLUSH):
-			// load it once and go on.
+			// The script cache was emptied (SCRIPT FLUSH): load it again
+			// and go on.
 			if err := rangeLua.Load(conn); err != nil {
 				return fmt.Errorf("load range script: %w", err)
 			}
