@@ -489,7 +489,7 @@ func TestMalformedRequests(t *testing.T) {
 			t.Errorf("%s: %d %s; want 400 with a JSON error", c.path, code, body)
 			continue
 		}
-		if !strings.HasPrefix(e.Error, c.param+":") || !strings.Contains(e.Error, "want") && !strings.Contains(e.Error, "allowed") && !strings.Contains(e.Error, "give") {
+		if !strings.HasPrefix(e.Error, c.param+":") && !strings.HasPrefix(e.Error, fmt.Sprintf("unknown parameter %q", c.param)) || !strings.Contains(e.Error, "want") && !strings.Contains(e.Error, "allowed") && !strings.Contains(e.Error, "give") {
 			t.Errorf("%s: error %q does not name %s and what is allowed", c.path, e.Error, c.param)
 		}
 	}

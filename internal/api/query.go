@@ -72,8 +72,11 @@ func parseQuery(ep endpoint, rawQuery string, known func(string) bool, kindNames
 		for _, a := range allow {
 			ok = ok || a == name
 		}
+		if !ok && name == "" {
+			return q, bad("query string: a parameter without a name; want name=value pairs, names among %s", strings.Join(allow, ", "))
+		}
 		if !ok {
-			return q, bad("%s: unknown parameter; allowed: %s", printable(name), strings.Join(allow, ", "))
+			return q, bad("unknown parameter %q; allowed: %s", printable(name), strings.Join(allow, ", "))
 		}
 		if len(vals[name]) > 1 {
 			return q, bad("%s: given %d times; give it once", name, len(vals[name]))
