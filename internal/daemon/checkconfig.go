@@ -42,6 +42,7 @@ func printConfig(w io.Writer, c Command, cfg *config.Config, entries []parsers.E
 	fmt.Fprintf(tw, "max_age_days\t%d\n", cfg.MaxAgeDays)
 	fmt.Fprintf(tw, "max_value_bytes\t%d\n", cfg.MaxValueBytes)
 	fmt.Fprintf(tw, "dedupe_days\t%d\n", cfg.DedupeDays)
+	fmt.Fprintf(tw, "drilldown\t%t\n", cfg.Drilldown)
 	fmt.Fprintf(tw, "misp\t%t\n", cfg.MISP)
 	fmt.Fprintf(tw, "misp_org_name\t%q\n", cfg.MISPOrgName)
 	fmt.Fprintf(tw, "misp_org_uuid\t%s\n", cfg.MISPOrgUUID)
