@@ -42,5 +42,6 @@ func Files() string {
 	key(keyTLSKey, "PEM private key of http_tls_cert; both or neither; default none")
 	key(keyHTTPUsers, "htpasswd file of bcrypt hashes (htpasswd -B); relative to the configuration directory; every path but /healthz then needs a password; default none")
 	key(keyRetainDays, fmt.Sprintf("days whose per-day statistics and stored attempts are kept, today included; older days are archived under archive/ and pruned; default %d (keep every day), %d to %d", defaultRetainDays, minRetainDays, maxRetainDays))
+	key(keyDrilldown, "record which user names, sources and hosts went together, for /api/v1/drill (memory: see README); default true")
 	return b.String()
 }

@@ -58,6 +58,9 @@ type tomlFile struct {
 	HTTPTLSKey       any `toml:"http_tls_key"`
 	HTTPUsers        any `toml:"http_users"`
 	RetainDays       any `toml:"retain_days"`
+
+	// Investigation (investigate.go).
+	Drilldown any `toml:"drilldown"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
@@ -67,6 +70,7 @@ func Keys() []string { return tomlKeys() }
 func tomlKeys() []string {
 	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays}
 	keys = append(keys, shareKeys()...)
+	keys = append(keys, keyDrilldown)
 	sort.Strings(keys)
 	return keys
 }
@@ -95,6 +99,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
 	shareDefaults(cfg)
+	investigateDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
 	cfg.TLSCert, cfg.TLSKey, cfg.HTTPUsers = "", "", ""
 	cfg.RetainDays = defaultRetainDays
@@ -182,6 +187,9 @@ func decodeTOML(path, data string, cfg *Config) error {
 			return fmt.Errorf("%s: %s %d is out of range; want %s", path, r.key, n, want)
 		}
 		*r.dst = int(n)
+	}
+	if err := decodeInvestigate(path, &raw, cfg); err != nil {
+		return err
 	}
 	if err := decodeShare(path, &raw, cfg); err != nil {
 		return err

@@ -10,8 +10,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/D4-project/analyzer-d4-log/internal/api"
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
 )
 
@@ -129,7 +131,11 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	if d.cfg.HTTPServer == "" {
 		return nil, nil
 	}
-	h, err := web.Handler(d.cfg.OutputDir, d.health, d.reg)
+	inv, err := d.investigation()
+	if err != nil {
+		return nil, fmt.Errorf("web server: %w", err)
+	}
+	h, err := web.Handler(d.cfg.OutputDir, d.health, d.reg, web.Route{Prefix: api.Prefix, Handler: inv})
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
@@ -153,6 +159,22 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	}
 	srv.SetLogger(d.log)
 	return srv, nil
+}
+
+// investigation builds the §10 API. It reads DB 1 over a pool of its own,
+// sized for the questions it computes at once, so that questions never
+// take the connections the compile loop and the health check need.
+func (d *Daemon) investigation() (*api.API, error) {
+	cfg := d.cfg
+	return api.New(api.Options{
+		Store: &stats.Store{
+			Stats: newPool(cfg.Parsers, stats.StatsDB, api.Connections, d.cntOutage),
+		},
+		Location: cfg.Location,
+		Now:      d.clock.Now,
+		NoDrill:  !cfg.Drilldown,
+		Log:      d.log,
+	})
 }
 
 // openInput opens the -f input: a file, whose modification time is the

@@ -114,6 +114,7 @@ func New(o Options) *Daemon {
 	d.store = &stats.Store{
 		Stats:    newPool(cfg.Parsers, stats.StatsDB, compileParallel+2, d.cntOutage),
 		Attempts: newPool(cfg.Parsers, stats.AttemptsDB, cfg.Pool+2, d.cntOutage),
+		NoDrill:  !cfg.Drilldown,
 	}
 	d.compiler = &compile.Compiler{
 		Store:    d.store,

@@ -195,6 +195,9 @@ func (p *Pruner) PruneDay(ctx context.Context, day string) error {
 	if err := p.Store.DropDay(ctx, day); err != nil {
 		return err
 	}
+	if err := p.Store.DropDrill(ctx, day); err != nil {
+		return err
+	}
 	if err := p.step(day, "dropped"); err != nil {
 		return err
 	}

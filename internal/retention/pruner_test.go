@@ -158,6 +158,12 @@ func zset(m map[string]int64) string {
 // retained day, totals, first-seen; no day rankings before cutoff.
 func checkStats(t *testing.T, db1 map[string]string, m *model, cutoff string) {
 	t.Helper()
+	// Drill-down data goes with its day.
+	for k := range db1 {
+		if rest, ok := strings.CutPrefix(k, "alog:drill:"); ok && len(rest) >= 8 && rest[:8] < cutoff {
+			t.Errorf("drill-down key %s of a pruned day is still there", k)
+		}
+	}
 	for k, want := range m.zsets {
 		period, _, _ := strings.Cut(k, ":")
 		got, ok := db1[k]

@@ -28,6 +28,9 @@ type Batch struct {
 	// pruned days (SPEC §12), which count into months, years, totals and
 	// first-seen days only.
 	coarse bool
+	// scratch packs an attempt's tuple for the links lookup without
+	// allocating when the tuple was seen before.
+	scratch []byte
 }
 
 type dayAgg struct {
@@ -39,6 +42,10 @@ type dayAgg struct {
 	// their memory lasts.
 	memos []memo
 	until int64
+	// links counts the attempts of this day by their whole tuple of
+	// values (see drill.go), from which the drill-down increments are
+	// planned when the store records them.
+	links map[string]int64
 }
 
 // NewBatch returns an empty batch.
@@ -99,6 +106,7 @@ func (b *Batch) addTo(agg *dayAgg, unix int64, host, user, src []byte, store boo
 	if store {
 		agg.records = appendRecord(agg.records, unix, host, user, src)
 	}
+	b.link(agg, user, src, host)
 	agg.n++
 	b.n++
 }
@@ -138,8 +146,13 @@ type plan struct {
 	seen []seenDay
 }
 
-// plan sums the batch's days into months and years.
-func (b *Batch) plan() plan {
+// plan sums the batch's days into months and years, without drill-down
+// increments.
+func (b *Batch) plan() plan { return b.planWith(false) }
+
+// planWith is plan, with the drill-down increments of every day when drill
+// is set (see drill.go).
+func (b *Batch) planWith(drill bool) plan {
 	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte)}
 	if b.n == 0 {
 		return p
@@ -211,6 +224,11 @@ func (b *Batch) plan() plan {
 		}
 		if len(agg.memos) > 0 {
 			p.seen = append(p.seen, seenDay{day: per.Day, key: dk, until: agg.until, memos: agg.memos})
+		}
+		// A coarse batch holds attempts of pruned days, whose drill-down
+		// data went with their day rankings.
+		if drill && !b.coarse {
+			p.incrs = appendLinks(p.incrs, per.Day, agg.links)
 		}
 	}
 	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {

@@ -287,6 +287,38 @@ func (s *Store) DropDay(ctx context.Context, day string) error {
 	return nil
 }
 
+// DropDrill deletes the drill-down data of a pruned day (alog:drill:<day>:*),
+// found with SCAN and deleted with UNLINK a few hundred keys at a time, so
+// no command blocks the counting Redis for long. It is part of step 5 and,
+// like it, safe to repeat.
+func (s *Store) DropDrill(ctx context.Context, day string) error {
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	cursor := "0"
+	for {
+		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", drillPrefix+day+":*", "COUNT", 500))
+		if err != nil {
+			return fmt.Errorf("find the drill-down data of %s: %w", day, err)
+		}
+		cursor, _ = redis.String(v[0], nil)
+		keys, _ := redis.Values(v[1], nil)
+		if len(keys) > 0 {
+			if _, err := conn.Do("UNLINK", keys...); err != nil {
+				return fmt.Errorf("delete the drill-down data of %s: %w", day, err)
+			}
+		}
+		if cursor == "0" {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+}
+
 // EndPruning is step 6.
 func (s *Store) EndPruning(ctx context.Context, day string) error {
 	conn, err := s.Attempts.GetContext(ctx)

@@ -84,6 +84,17 @@ func TestApplyWritesTheOriginalSchema(t *testing.T) {
 		"alog:firstseen:host":     `zset:"web.example.org"=20261124 "web1"=20251231`,
 		"alog:firstseen:username": `zset:""=20261124 "a b"=20251231 "root"=20261125`,
 		"alog:totals":             `hash:"2025"=1 "202512"=1 "20251231"=1 "2026"=3 "202611"=3 "20261124"=1 "20261125"=2`,
+		// Drill-down data: per day, kind and value, the other kinds'
+		// values of the same attempts.
+		"alog:drill:20251231:src:host.example":     `zset:"host:web1"=1 "username:a b"=1`,
+		"alog:drill:20261124:src:2001:db8::1":      `zset:"host:web.example.org"=1 "username:"=1`,
+		"alog:drill:20261125:src:1.2.3.4":          `zset:"host:web1"=2 "username:root"=2`,
+		"alog:drill:20261124:host:web.example.org": `zset:"src:2001:db8::1"=1 "username:"=1`,
+		"alog:drill:20251231:host:web1":            `zset:"src:host.example"=1 "username:a b"=1`,
+		"alog:drill:20251231:username:a b":         `zset:"host:web1"=1 "src:host.example"=1`,
+		"alog:drill:20261125:username:root":        `zset:"host:web1"=2 "src:1.2.3.4"=2`,
+		"alog:drill:20261125:host:web1":            `zset:"src:1.2.3.4"=2 "username:root"=2`,
+		"alog:drill:20261124:username:":            `zset:"host:web.example.org"=1 "src:2001:db8::1"=1`,
 	}
 	got := redistest.Dump(t, c)
 	for k, v := range want {

@@ -15,6 +15,11 @@ import (
 type Store struct {
 	Stats    *redis.Pool
 	Attempts *redis.Pool
+
+	// NoDrill turns off the drill-down data (analyzer.toml drilldown =
+	// false): Apply then writes none, for operators short of memory. The
+	// zero value records it, as the configuration's default does.
+	NoDrill bool
 }
 
 // Applied names the batch a transaction applies, so that a batch whose
@@ -185,7 +190,7 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	// Each round either commits or takes at least one line out of the
 	// batch, so the loop ends.
 	for {
-		p := b.plan()
+		p := b.planWith(!s.NoDrill)
 		reply, err := redis.Values(applyScript.Do(conn, p.args(rec)...))
 		if err != nil {
 			// A refusal (OOM, READONLY, MISCONF) stops the script at its

@@ -131,12 +131,27 @@ func contentType(ext string) string {
 // gatherer's metrics in the Prometheus text format). dataDir need not exist
 // yet, so that a daemon can bind its port before it creates anything; until
 // it does, every file is 404.
-func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer) (http.Handler, error) {
-	return buildHandler(dataDir, health, gatherer, healthWait, healthCheckTimeout)
+//
+// Each of routes serves the paths under its Prefix (the investigation API),
+// behind the same method check and headers, and within the same server
+// limits and timeouts, as the files.
+func Handler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer, routes ...Route) (http.Handler, error) {
+	return buildHandler(dataDir, health, gatherer, healthWait, healthCheckTimeout, routes...)
+}
+
+// Route is a handler for every path under Prefix (which ends in "/").
+type Route struct {
+	Prefix  string
+	Handler http.Handler
 }
 
 // buildHandler is Handler with the health timing as parameters, for tests.
-func buildHandler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer, wait, checkTimeout time.Duration) (http.Handler, error) {
+func buildHandler(dataDir string, health HealthFunc, gatherer prometheus.Gatherer, wait, checkTimeout time.Duration, routes ...Route) (http.Handler, error) {
+	for _, rt := range routes {
+		if !strings.HasPrefix(rt.Prefix, "/") || !strings.HasSuffix(rt.Prefix, "/") || rt.Handler == nil {
+			return nil, fmt.Errorf("web handler: route %q needs a prefix starting and ending in / and a handler", rt.Prefix)
+		}
+	}
 	if health == nil {
 		return nil, fmt.Errorf("web handler: no health function")
 	}
@@ -182,6 +197,12 @@ func buildHandler(dataDir string, health HealthFunc, gatherer prometheus.Gathere
 		case "/metrics":
 			metrics.ServeHTTP(w, r)
 		default:
+			for _, rt := range routes {
+				if strings.HasPrefix(r.URL.Path, rt.Prefix) {
+					rt.Handler.ServeHTTP(w, r)
+					return
+				}
+			}
 			files.ServeHTTP(w, r)
 		}
 	}), nil

@@ -771,3 +771,32 @@ func TestHealthzSurvivesPanickingCheck(t *testing.T) {
 		t.Errorf("health function called %d times for two requests in turn, want 2", got)
 	}
 }
+
+// A route answers its paths, behind the same method check; every other
+// path is still a file.
+func TestRouteServesItsPrefix(t *testing.T) {
+	dir := t.TempDir()
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "api:"+r.URL.Path) })
+	h, err := Handler(dir, func(context.Context) Status { return Status{} }, prometheus.NewRegistry(), Route{Prefix: "/api/v1/", Handler: api})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		method, path string
+		code         int
+		body         string
+	}{
+		{"GET", "/api/v1/top", 200, "api:/api/v1/top"},
+		{"POST", "/api/v1/top", 405, ""},
+		{"GET", "/api/v2/top", 404, ""},
+	} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		if w.Code != c.code || c.body != "" && w.Body.String() != c.body {
+			t.Errorf("%s %s: %d %q, want %d %q", c.method, c.path, w.Code, w.Body.String(), c.code, c.body)
+		}
+	}
+	if _, err := Handler(dir, func(context.Context) Status { return Status{} }, prometheus.NewRegistry(), Route{Prefix: "api", Handler: api}); err == nil {
+		t.Error("a route prefix without slashes was accepted")
+	}
+}

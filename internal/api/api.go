@@ -1,0 +1,290 @@
+// Package api answers the investigation questions of SPEC §10 on the
+// daemon's web server: /api/v1/top (a kind's ranking over any range of
+// days), /api/v1/drill (the values of another kind that went with one
+// value) and /api/v1/series (one value's attempts on every day of a range).
+//
+// Answers are exact: they are sums of the counting Redis's own sets, never
+// samples. A range is covered by the fewest sets that add up to it: a whole
+// year's set for each year it covers whole, a whole month's for each month,
+// and day sets for the rest, so that a year not aligned to January costs
+// about thirty day sets and eleven months rather than 365 days. Only
+// closed periods are read whole (those that ended before yesterday in the
+// configured zone); today and yesterday, which are still being counted
+// into, are read from a copy (stats.ReadSets).
+//
+// The merging happens here, in the daemon, from chunked reads: no command
+// that costs Redis time in proportion to the range runs there, so a
+// question over ten years never holds up counting for more than one chunk.
+// At most maxComputing questions are computed at once; the others wait
+// (within the web server's timeouts).
+//
+// Answers of top and drill are cached with the attempts total of every
+// period they were computed from (alog:totals, written by the same script
+// as the rankings): a period's total grows whenever anything is counted
+// into it, so an answer whose periods' totals are unchanged is still
+// exact, and a backfill into a closed day invalidates exactly the answers
+// that cover it.
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
+)
+
+// Prefix is where the API is served.
+const Prefix = "/api/v1/"
+
+// Store is what the API reads from the counting Redis.
+type Store interface {
+	ReadSets(ctx context.Context, keys []string, live func(key string) bool, fn func(key string, chunk []stats.Entry) error) error
+	Scores(ctx context.Context, keys []string, member string) ([]int64, error)
+	PeriodTotals(ctx context.Context, periods []string) ([]int64, error)
+}
+
+// Options configure the API.
+type Options struct {
+	Store Store
+	// Location is the configured zone: days are its calendar days, and
+	// "today" (which decides what is still being counted into) is its.
+	Location *time.Location
+	Now      func() time.Time
+	// NoDrill says drill-down data is not recorded (drilldown = false):
+	// /api/v1/drill answers 400 saying so.
+	NoDrill bool
+	Log     *slog.Logger
+}
+
+// maxComputing bounds the questions computed at once: each reads Redis
+// over its own connections, and counting must keep most of Redis's time.
+const maxComputing = 2
+
+// readers is how many connections one question reads its sets over.
+const readers = 2
+
+// Connections is how many counting-Redis connections the API uses at most
+// (its Store's pool size): the questions computed at once, and one more
+// for the cheap reads (totals, series) that do not wait for a slot.
+const Connections = maxComputing*readers + 1
+
+// API is the http.Handler of everything under Prefix.
+type API struct {
+	o     Options
+	slots chan struct{} // a token per question being computed
+	cache *cache
+}
+
+// New returns the API.
+func New(o Options) (*API, error) {
+	if o.Store == nil {
+		return nil, errors.New("investigation api: no store")
+	}
+	if o.Location == nil {
+		o.Location = time.Local
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	return &API{o: o, slots: make(chan struct{}, maxComputing), cache: newCache(cacheEntries)}, nil
+}
+
+// ServeHTTP answers GET requests under Prefix.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var ep endpoint
+	switch r.URL.Path {
+	case Prefix + "top":
+		ep = epTop
+	case Prefix + "drill":
+		ep = epDrill
+	case Prefix + "series":
+		ep = epSeries
+	default:
+		writeError(w, http.StatusNotFound, "path: "+printable(r.URL.Path)+" is not a question; want "+Prefix+"top, "+Prefix+"drill or "+Prefix+"series")
+		return
+	}
+	q, err := parseQuery(ep, r.URL.RawQuery, kinds.Known, kinds.Names())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	if ep == epDrill && a.o.NoDrill {
+		writeError(w, http.StatusBadRequest, "of: drill-down is turned off (drilldown = false in analyzer.toml), so which values went together is not recorded; set drilldown = true and run analyzer-d4-log -F to record it")
+		return
+	}
+	ctx := r.Context()
+	switch ep {
+	case epSeries:
+		err = a.serveSeries(ctx, w, q)
+	default:
+		err = a.serveRanking(ctx, w, q)
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		a.o.Log.Warn("investigation api question failed", "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusServiceUnavailable, "the counting redis could not answer: "+err.Error()+"; try again once it is reachable (see /healthz)")
+	}
+}
+
+// writeError sends {"error": msg}.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+// item is one ranked value as JSON: value_b64 only for invalid UTF-8.
+type item struct {
+	Value    string `json:"value"`
+	ValueB64 string `json:"value_b64,omitempty"`
+	Count    int64  `json:"count"`
+}
+
+func b64IfInvalid(v string) string {
+	if utf8.ValidString(v) {
+		return ""
+	}
+	return base64.StdEncoding.EncodeToString([]byte(v))
+}
+
+type rankingJSON struct {
+	Kind     string `json:"kind"`
+	Of       string `json:"of,omitempty"`
+	Value    string `json:"value,omitempty"`
+	ValueB64 string `json:"value_b64,omitempty"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Attempts int64  `json:"attempts"`
+	Distinct int64  `json:"distinct"`
+	Top      []item `json:"top"`
+}
+
+// drillJSON keeps "value" even when empty: drill names a value.
+type drillJSON struct {
+	Kind     string `json:"kind"`
+	Of       string `json:"of"`
+	Value    string `json:"value"`
+	ValueB64 string `json:"value_b64,omitempty"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Attempts int64  `json:"attempts"`
+	Distinct int64  `json:"distinct"`
+	Top      []item `json:"top"`
+}
+
+type dayJSON struct {
+	Day   string `json:"day"`
+	Count int64  `json:"count"`
+}
+
+type seriesJSON struct {
+	Kind     string    `json:"kind"`
+	Value    string    `json:"value"`
+	ValueB64 string    `json:"value_b64,omitempty"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Days     []dayJSON `json:"days"`
+}
+
+func writeJSON(w http.ResponseWriter, v interface{}) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode answer: %w", err)
+	}
+	_, _ = w.Write(append(b, '\n'))
+	return nil
+}
+
+// days lists the calendar days of the range.
+func days(from, to time.Time) []string {
+	out := make([]string, 0, dayCount(from, to))
+	for d := from; !d.After(to); d = d.AddDate(0, 0, 1) {
+		out = append(out, dayName(d))
+	}
+	return out
+}
+
+// liveFrom is the first day still counted into: yesterday in the
+// configured zone (a line of just before midnight arrives after it).
+func (a *API) liveFrom() string {
+	y, m, d := a.o.Now().In(a.o.Location).Date()
+	return dayName(time.Date(y, m, d-1, 0, 0, 0, 0, time.UTC))
+}
+
+// cover returns the fewest periods that add up to the range: whole years
+// and months where the range covers them whole and they ended before
+// liveFrom, days for the rest.
+func cover(from, to time.Time, liveFrom string) []string {
+	var out []string
+	for d := from; !d.After(to); {
+		y, m, day := d.Date()
+		if m == time.January && day == 1 {
+			end := time.Date(y, time.December, 31, 0, 0, 0, 0, time.UTC)
+			if !end.After(to) && dayName(end) < liveFrom {
+				out = append(out, d.Format("2006"))
+				d = end.AddDate(0, 0, 1)
+				continue
+			}
+		}
+		if day == 1 {
+			end := time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC)
+			if !end.After(to) && dayName(end) < liveFrom {
+				out = append(out, d.Format("200601"))
+				d = end.AddDate(0, 0, 1)
+				continue
+			}
+		}
+		out = append(out, dayName(d))
+		d = d.AddDate(0, 0, 1)
+	}
+	return out
+}
+
+// acquire takes a computing slot, or fails when the request goes away.
+func (a *API) acquire(ctx context.Context) (func(), error) {
+	select {
+	case a.slots <- struct{}{}:
+		return func() { <-a.slots }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// isLive tells ReadSets which keys are still counted into: those of a day
+// at or after liveFrom (months and years are only read when closed).
+func isLive(liveFrom string) func(key string) bool {
+	return func(key string) bool {
+		day := key
+		if strings.HasPrefix(key, "alog:drill:") {
+			day = strings.TrimPrefix(key, "alog:drill:")
+		}
+		if len(day) < 8 || day[:8] < liveFrom {
+			return false
+		}
+		for i := 0; i < 8; i++ {
+			if day[i] < '0' || day[i] > '9' {
+				return false
+			}
+		}
+		return true
+	}
+}

@@ -1,0 +1,254 @@
+package api
+
+import (
+	"container/heap"
+	"context"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/D4-project/analyzer-d4-log/internal/render"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
+)
+
+// answer is a computed ranking: its totals and its first entries in
+// order (at least maxLimit of them, or all).
+type answer struct {
+	attempts, distinct int64
+	top                []stats.Entry
+}
+
+// before reports whether a ranks before b: count descending, then value
+// bytewise ascending.
+func before(a, b stats.Entry) bool {
+	if a.Count != b.Count {
+		return a.Count > b.Count
+	}
+	return a.Member < b.Member
+}
+
+func compareEntries(a, b stats.Entry) int {
+	switch {
+	case before(a, b):
+		return -1
+	case before(b, a):
+		return 1
+	}
+	return 0
+}
+
+// sources returns the keys a question reads and the periods whose totals
+// version its answer.
+func (a *API) sources(q query) (keys, periods []string, live func(string) bool) {
+	lf := a.liveFrom()
+	if q.ep == epDrill {
+		periods = days(q.from, q.to)
+		keys = make([]string, len(periods))
+		for i, d := range periods {
+			keys[i] = stats.DrillKey(d, q.kind, q.value)
+		}
+		return keys, periods, isLive(lf)
+	}
+	periods = cover(q.from, q.to, lf)
+	keys = make([]string, len(periods))
+	for i, p := range periods {
+		keys[i] = stats.StatsKey(p, q.kind)
+	}
+	return keys, periods, isLive(lf)
+}
+
+// merge reads every key and sums the members, keeping for drill only the
+// members of kind q.of.
+func (a *API) merge(ctx context.Context, q query, keys []string, live func(string) bool) (map[string]int64, error) {
+	sum := make(map[string]int64)
+	var mu sync.Mutex
+	prefix := ""
+	if q.ep == epDrill {
+		prefix = stats.DrillMember(q.of, "")
+	}
+	add := func(_ string, chunk []stats.Entry) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range chunk {
+			m := e.Member
+			if prefix != "" {
+				if !strings.HasPrefix(m, prefix) {
+					continue
+				}
+				m = m[len(prefix):]
+			}
+			sum[m] += e.Count
+		}
+		return nil
+	}
+	n := min(readers, len(keys))
+	if n <= 1 {
+		return sum, a.o.Store.ReadSets(ctx, keys, live, add)
+	}
+	// Keys dealt round-robin: months and days alternate in cover's order,
+	// so each reader gets a share of the big sets.
+	errs := make(chan error, n)
+	for r := 0; r < n; r++ {
+		var part []string
+		for i := r; i < len(keys); i += n {
+			part = append(part, keys[i])
+		}
+		go func() { errs <- a.o.Store.ReadSets(ctx, part, live, add) }()
+	}
+	var first error
+	for r := 0; r < n; r++ {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return sum, first
+}
+
+// entryHeap is a min-heap by rank order: its root is the worst kept entry.
+type entryHeap []stats.Entry
+
+func (h entryHeap) Len() int            { return len(h) }
+func (h entryHeap) Less(i, j int) bool  { return before(h[j], h[i]) }
+func (h entryHeap) Swap(i, j int)       { h[i], h[j] = h[j], h[i] }
+func (h *entryHeap) Push(x interface{}) { *h = append(*h, x.(stats.Entry)) }
+func (h *entryHeap) Pop() interface{} {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+// rank turns the sums into an answer: the first n entries in order, or
+// every entry when n < 0.
+func rank(sum map[string]int64, n int) answer {
+	var ans answer
+	ans.distinct = int64(len(sum))
+	if n < 0 || n >= len(sum) {
+		all := make([]stats.Entry, 0, len(sum))
+		for m, c := range sum {
+			ans.attempts += c
+			all = append(all, stats.Entry{Member: m, Count: c})
+		}
+		slices.SortFunc(all, compareEntries)
+		ans.top = all
+		return ans
+	}
+	// Selecting the first n of a million sums with a heap of n costs far
+	// less than sorting them all.
+	h := make(entryHeap, 0, n)
+	for m, c := range sum {
+		ans.attempts += c
+		e := stats.Entry{Member: m, Count: c}
+		if len(h) < n {
+			heap.Push(&h, e)
+		} else if before(e, h[0]) {
+			h[0] = e
+			heap.Fix(&h, 0)
+		}
+	}
+	top := []stats.Entry(h)
+	slices.SortFunc(top, compareEntries)
+	ans.top = top
+	return ans
+}
+
+// serveRanking answers top and drill.
+func (a *API) serveRanking(ctx context.Context, w http.ResponseWriter, q query) error {
+	keys, periods, live := a.sources(q)
+	versions, err := a.o.Store.PeriodTotals(ctx, periods)
+	if err != nil {
+		return err
+	}
+	ck := cacheKey(q)
+	var ans answer
+	cached, ok := a.cache.get(ck, versions)
+	switch {
+	case ok && !q.csv:
+		ans = cached
+	case ok && q.csv && int64(len(cached.top)) == cached.distinct:
+		ans = cached
+	default:
+		release, err := a.acquire(ctx)
+		if err != nil {
+			return err
+		}
+		sum, err := a.merge(ctx, q, keys, live)
+		release()
+		if err != nil {
+			return err
+		}
+		n := maxLimit
+		if q.csv {
+			n = -1
+		}
+		ans = rank(sum, n)
+		keep := ans
+		if len(keep.top) > maxLimit {
+			// The cache keeps what JSON can ask for, so that it stays
+			// small; a CSV of a bigger ranking is computed again.
+			keep.top = append([]stats.Entry(nil), keep.top[:maxLimit]...)
+		}
+		a.cache.put(ck, versions, keep)
+	}
+	if q.csv {
+		top := ans.top
+		if q.limitSet && len(top) > q.limit {
+			top = top[:q.limit]
+		}
+		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		sent := false
+		return render.WriteCSV(w, func() ([]render.Entry, error) {
+			if sent {
+				return nil, nil
+			}
+			sent = true
+			out := make([]render.Entry, len(top))
+			for i, e := range top {
+				out[i] = render.Entry{Value: e.Member, Count: e.Count}
+			}
+			return out, nil
+		})
+	}
+	top := ans.top
+	if len(top) > q.limit {
+		top = top[:q.limit]
+	}
+	items := make([]item, len(top))
+	for i, e := range top {
+		items[i] = item{Value: e.Member, ValueB64: b64IfInvalid(e.Member), Count: e.Count}
+	}
+	if q.ep == epDrill {
+		return writeJSON(w, drillJSON{
+			Kind: q.kind, Of: q.of, Value: q.value, ValueB64: b64IfInvalid(q.value),
+			From: dayName(q.from), To: dayName(q.to),
+			Attempts: ans.attempts, Distinct: ans.distinct, Top: items,
+		})
+	}
+	return writeJSON(w, rankingJSON{
+		Kind: q.kind, From: dayName(q.from), To: dayName(q.to),
+		Attempts: ans.attempts, Distinct: ans.distinct, Top: items,
+	})
+}
+
+// serveSeries answers series: one ZSCORE per day, in one round trip.
+func (a *API) serveSeries(ctx context.Context, w http.ResponseWriter, q query) error {
+	ds := days(q.from, q.to)
+	keys := make([]string, len(ds))
+	for i, d := range ds {
+		keys[i] = stats.StatsKey(d, q.kind)
+	}
+	counts, err := a.o.Store.Scores(ctx, keys, q.value)
+	if err != nil {
+		return err
+	}
+	out := make([]dayJSON, len(ds))
+	for i, d := range ds {
+		out[i] = dayJSON{Day: d, Count: counts[i]}
+	}
+	return writeJSON(w, seriesJSON{
+		Kind: q.kind, Value: q.value, ValueB64: b64IfInvalid(q.value),
+		From: dayName(q.from), To: dayName(q.to), Days: out,
+	})
+}

@@ -1,0 +1,116 @@
+package stats
+
+import (
+	"encoding/binary"
+	"strings"
+)
+
+// Drill-down data (SPEC §10): for every day, every kind and every value of
+// that kind counted on it, a sorted set DrillKey(day, kind, value) of the
+// values of the other kinds that appeared in the same attempts, as members
+// "<other kind>:<value>" scored by attempts. It is what "which user names
+// did this source try" needs, and nothing in the rankings can answer it: a
+// day's ranking of sources and its ranking of user names do not say which
+// went with which.
+//
+// It is written by the same script as the rankings (Apply), so that a batch
+// counted has its drill-down data and a batch not counted has none, and it
+// lives in DB 1 beside the statistics, so that a flush (-F) rebuilds it
+// from the attempts of DB 0 like the rest. Only days are kept: a month or a
+// year of a value is the sum of its days, which the reader adds up (a
+// value's days are few next to the days of a ranking).
+//
+// One set per value and day, rather than one set per day keyed by pairs,
+// because a question names one value: its days are read directly, without
+// scanning anyone else's.
+
+// drillPrefix starts every drill-down key.
+const drillPrefix = "alog:drill:"
+
+// DrillKey is the sorted set of the values that went with value of kind on
+// day: "alog:drill:20261125:src:203.0.113.9". value is any bytes; kind
+// names hold no ':' so the key splits back unambiguously from the left.
+func DrillKey(day, kind, value string) string {
+	return drillPrefix + day + ":" + kind + ":" + value
+}
+
+// DrillPattern matches every DrillKey, for SCAN.
+const DrillPattern = drillPrefix + "*"
+
+// DrillMember is the member of a DrillKey that stands for value of kind.
+func DrillMember(kind, value string) string { return kind + ":" + value }
+
+// SplitDrillMember splits a DrillKey member into its kind and value.
+func SplitDrillMember(m string) (kind, value string, ok bool) {
+	return strings.Cut(m, ":")
+}
+
+// link counts one attempt's tuple of values (in kindNames order) on agg's
+// day. The tuple is packed length-prefixed, so any bytes stay apart.
+func (b *Batch) link(agg *dayAgg, vals ...[]byte) {
+	s := b.scratch[:0]
+	for _, v := range vals {
+		s = binary.AppendUvarint(s, uint64(len(v)))
+		s = append(s, v...)
+	}
+	b.scratch = s
+	if agg.links == nil {
+		agg.links = make(map[string]int64)
+	}
+	if n, ok := agg.links[string(s)]; ok {
+		agg.links[string(s)] = n + 1
+		return
+	}
+	agg.links[string(s)] = 1
+}
+
+// unpackLink splits a packed tuple (see link) back into its values.
+func unpackLink(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		l, n := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
+		if n <= 0 || l > uint64(len(s)-n) {
+			// Packed by link in this process: cannot happen.
+			return out
+		}
+		out = append(out, s[n:n+int(l)])
+		s = s[n+int(l):]
+	}
+	return out
+}
+
+// appendLinks appends the drill-down increments of one day's tuples to
+// incrs, all members of one key together (as plan.args needs).
+func appendLinks(incrs []increment, day string, links map[string]int64) []increment {
+	if len(links) == 0 {
+		return incrs
+	}
+	sets := make(map[string]map[string]int64)
+	var order []string
+	for tuple, n := range links {
+		vals := unpackLink(tuple)
+		for i, v := range vals {
+			if i >= len(kindNames) {
+				break
+			}
+			key := DrillKey(day, kindNames[i], v)
+			m := sets[key]
+			if m == nil {
+				m = make(map[string]int64, 2)
+				sets[key] = m
+				order = append(order, key)
+			}
+			for j, w := range vals {
+				if j != i && j < len(kindNames) {
+					m[DrillMember(kindNames[j], w)] += n
+				}
+			}
+		}
+	}
+	for _, key := range order {
+		for mem, n := range sets[key] {
+			incrs = append(incrs, increment{key, mem, n})
+		}
+	}
+	return incrs
+}
