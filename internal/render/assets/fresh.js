@@ -1,8 +1,6 @@
 // fresh.js says on every page how fresh its data is and keeps it fresh.
-// It reads status.json, which each compile writes beside the pages, at load,
-// every refresh_seconds (at least a minute) while the tab is visible, and
-// whenever the tab is shown or focused again: the line "Counted up to …,
-// compiled …" and the label of
+// It reads status.json, which each compile writes beside the pages, at load
+// and whenever the tab is shown or focused again: the line "Counted up to …, compiled …" and the label of
 // the newest day follow, and when a compile brought new data the page takes
 // it without a full reload (the statistics pages get the new index, the
 // overview its new content), so a tab left open for a day shows today.
@@ -91,34 +89,12 @@
       .catch(function () { /* the next round tries again */ });
   }
 
-  // every is how often a visible page looks for a newer compile: the
-  // compile interval status.json gives, never more often than a minute.
-  let every = 60;
-  let timer = null;
-  function schedule() {
-    if (timer !== null) {
-      clearTimeout(timer);
-    }
-    timer = setTimeout(function () {
-      timer = null;
-      if (document.visibilityState === 'visible') {
-        poll();
-      } else {
-        schedule();
-      }
-    }, every * 1000);
-  }
-
   function poll() {
-    schedule();
     fetch('status.json', { cache: 'no-cache' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (st) {
         if (!st || typeof st !== 'object') {
           return;
-        }
-        if (typeof st.refresh_seconds === 'number' && st.refresh_seconds > 0) {
-          every = Math.max(60, st.refresh_seconds);
         }
         show(st);
         if (compiled && st.compiled_at !== compiled) {
@@ -131,9 +107,8 @@
         // it is; the next look tries again.
       });
   }
-  // Looked up at load, then on a timer while the tab is visible, and
-  // whenever the tab is shown or focused again, so a tab left open
-  // overnight shows today.
+  // Looked up at load and whenever the tab is shown or focused again, so
+  // a tab left open overnight shows today when it is looked at.
   if (location.protocol === 'http:' || location.protocol === 'https:') {
     poll();
     document.addEventListener('visibilitychange', function () {
