@@ -94,7 +94,7 @@ func TestPagesInChromium(t *testing.T) {
 	}
 	// Browsers spend most of their time waiting, so more of them run at
 	// once than -parallel would allow on a small machine.
-	sem := make(chan struct{}, 4)
+	sem := make(chan struct{}, 2)
 	var wg sync.WaitGroup
 	for _, tt := range tests {
 		wg.Add(1)
@@ -165,7 +165,7 @@ func (r *statusRecorder) WriteHeader(code int) {
 // scripts ran, and the browser's log.
 func dumpDOM(t *testing.T, chromium, url string) (dom, logs string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second) // generous: a loaded CI machine slows browsers down
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // generous: a loaded 2-core machine slows browsers down a lot
 	defer cancel()
 	cmd := exec.CommandContext(ctx, chromium,
 		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
