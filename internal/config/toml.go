@@ -24,6 +24,8 @@ const (
 	keyMaxLineBytes    = "max_line_bytes"
 	keyMaxAgeDays      = "max_age_days"
 	keyMaxValueBytes   = "max_value_bytes"
+	keyGeoIPCountryDB  = "geoip_country_db"
+	keyGeoIPASNDB      = "geoip_asn_db"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -39,11 +41,13 @@ type tomlFile struct {
 	MaxLineBytes    any `toml:"max_line_bytes"`
 	MaxAgeDays      any `toml:"max_age_days"`
 	MaxValueBytes   any `toml:"max_value_bytes"`
+	GeoIPCountryDB  any `toml:"geoip_country_db"`
+	GeoIPASNDB      any `toml:"geoip_asn_db"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyGeoIPCountryDB, keyGeoIPASNDB}
 	sort.Strings(keys)
 	return keys
 }
@@ -71,6 +75,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxLineBytes = defaultMaxLineBytes
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
+	cfg.GeoIPCountryDB, cfg.GeoIPASNDB = "", ""
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -155,7 +160,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		}
 		*r.dst = int(n)
 	}
-	return nil
+	return decodeGeoIP(path, raw, cfg)
 }
 
 // checkKeys refuses keys that the daemon does not know: a misspelt key

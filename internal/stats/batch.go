@@ -18,6 +18,14 @@ type Batch struct {
 	n       int
 	lastKey int32
 	last    *dayAgg
+
+	// The derived kinds (SPEC §13), when an Enricher is set: their
+	// names, one scratch answer per kind, and the names people read
+	// beside the values of this batch, by kind index.
+	enrich       Enricher
+	derivedKinds []string
+	derivedVals  []Derived
+	names        []map[string]string
 }
 
 type dayAgg struct {
@@ -25,6 +33,7 @@ type dayAgg struct {
 	members [3]map[string]int64 // by kind index
 	records []byte              // packed attempt records of this day
 	n       int64
+	derived []map[string]int64 // by derived kind index; nil without
 }
 
 // NewBatch returns an empty batch.
@@ -42,6 +51,7 @@ func (b *Batch) Reset() {
 	b.n = 0
 	b.last = nil
 	b.lastKey = 0
+	b.resetDerived()
 }
 
 // Add records one attempt. t must already be in the configured location:
@@ -70,6 +80,9 @@ func (b *Batch) add(t time.Time, host, user, src []byte, store bool) {
 	inc(agg.members[0], user)
 	inc(agg.members[1], src)
 	inc(agg.members[2], host)
+	if b.enrich != nil {
+		b.addDerived(agg, src)
+	}
 	if store {
 		agg.records = appendRecord(agg.records, t.Unix(), host, user, src)
 	}
@@ -107,12 +120,19 @@ type plan struct {
 	records  map[string][][]byte // day → packed elements
 	// firstSeen holds, per kind, member → the earliest day of the batch
 	// it appears on, as ZADD LT arguments (day, member, day, member, …).
-	firstSeen [3][]interface{}
+	firstSeen [][]interface{} // by kind index of the batch
+	// firstKinds names the kinds of firstSeen.
+	firstKinds []string
 }
 
 // plan sums the batch's days into months and years.
 func (b *Batch) plan() plan {
-	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte)}
+	nk := b.kindCount()
+	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte),
+		firstSeen: make([][]interface{}, nk), firstKinds: make([]string, nk)}
+	for k := range nk {
+		p.firstKinds[k] = b.kindName(k)
+	}
 	if b.n == 0 {
 		return p
 	}
@@ -123,7 +143,7 @@ func (b *Batch) plan() plan {
 
 	type coarse struct {
 		name    string
-		members [3]map[string]int64
+		members []map[string]int64
 	}
 	months := map[string]*coarse{}
 	years := map[string]*coarse{}
@@ -131,7 +151,7 @@ func (b *Batch) plan() plan {
 	get := func(m map[string]*coarse, order *[]string, name string) *coarse {
 		c := m[name]
 		if c == nil {
-			c = &coarse{name: name}
+			c = &coarse{name: name, members: make([]map[string]int64, nk)}
 			for i := range c.members {
 				c.members[i] = make(map[string]int64)
 			}
@@ -147,7 +167,7 @@ func (b *Batch) plan() plan {
 			p.toupdate[g] = append(p.toupdate[g], key)
 		}
 	}
-	var first [3]map[string]bool
+	first := make([]map[string]bool, nk)
 	for k := range first {
 		first[k] = map[string]bool{}
 	}
@@ -156,8 +176,12 @@ func (b *Batch) plan() plan {
 		per := agg.period
 		mo := get(months, &monthOrder, per.Month)
 		yr := get(years, &yearOrder, per.Year)
-		for k, members := range agg.members {
-			key := StatsKey(per.Day, kindNames[k])
+		for k := range nk {
+			members := b.membersOf(agg, k)
+			if len(members) == 0 {
+				continue // a derived kind of a day added without it
+			}
+			key := StatsKey(per.Day, b.kindName(k))
 			mark(Daily, key)
 			for mem, n := range members {
 				p.incrs = append(p.incrs, increment{key, mem, n})
@@ -181,7 +205,10 @@ func (b *Batch) plan() plan {
 	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {
 		for _, co := range c {
 			for k, members := range co.members {
-				key := StatsKey(co.name, kindNames[k])
+				if len(members) == 0 {
+					continue
+				}
+				key := StatsKey(co.name, b.kindName(k))
 				mark(g, key)
 				for mem, n := range members {
 					p.incrs = append(p.incrs, increment{key, mem, n})
@@ -273,7 +300,7 @@ func (p plan) args(rec *Applied) []interface{} {
 	a = append(a, 0)
 	for k, pairs := range p.firstSeen {
 		if len(pairs) > 0 {
-			a = append(a, FirstSeenKey(kindNames[k]), len(pairs)/2)
+			a = append(a, FirstSeenKey(p.firstKinds[k]), len(pairs)/2)
 			a = append(a, pairs...)
 			groups++
 		}
