@@ -83,6 +83,9 @@ type Compiler struct {
 	SmallRanking int64
 	// Now is the clock that times full rankings (time.Now when nil).
 	Now func() time.Time
+	// Kinds are the kinds counted (the zero Set: the three of every
+	// line); a full compile and the overview list these.
+	Kinds kinds.Set
 
 	overviewCurrent bool // see compileOverview
 
@@ -150,7 +153,7 @@ func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err
 			return res, err
 		}
 		if all {
-			keys = allKeys(idx, g)
+			keys = allKeys(idx, g, c.Kinds)
 		}
 		done, drawErrs, err := c.drawAll(ctx, g, keys, full, &res)
 		errs = append(errs, drawErrs...)
@@ -300,7 +303,7 @@ func (c *Compiler) drawAll(ctx context.Context, g stats.Granularity, keys []stri
 	return done, keyErrs, stop
 }
 
-func allKeys(idx stats.Index, g stats.Granularity) []string {
+func allKeys(idx stats.Index, g stats.Granularity, ks kinds.Set) []string {
 	var periods []string
 	switch g {
 	case stats.Daily:
@@ -312,7 +315,7 @@ func allKeys(idx stats.Index, g stats.Granularity) []string {
 	}
 	keys := make([]string, 0, 3*len(periods))
 	for _, p := range periods {
-		for _, k := range kinds.Names() {
+		for _, k := range ks.Names() {
 			keys = append(keys, stats.StatsKey(p, k))
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -84,7 +83,7 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) (rows int
 			return rows, err
 		}
 		pt := render.PeriodTop{Period: p, Attempts: byPeriod[p]}
-		for _, k := range kinds.Names() {
+		for _, k := range c.Kinds.Names() {
 			top, err := c.Store.Top(ctx, stats.StatsKey(p, k), render.OverviewTop)
 			if err != nil {
 				return rows, err
@@ -93,7 +92,7 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) (rows int
 		}
 		o.Periods = append(o.Periods, pt)
 	}
-	for _, k := range kinds.FirstSeenNames() {
+	for _, k := range c.Kinds.FirstSeenNames() {
 		nv, err := c.writeNewValues(ctx, idx.Newest, k)
 		rows += nv.Count
 		if err != nil {

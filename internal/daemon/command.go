@@ -76,7 +76,11 @@ func Main(ctx context.Context, c Command) error {
 		defer f.Close()
 		input, ref = f, mtime
 	}
-	d := New(Options{Config: cfg, Log: log, Version: c.Version, Parsers: entries, Poll: c.Poll, File: c.File != ""})
+	dbs, err := openGeoIP(cfg, log)
+	if err != nil {
+		return &UsageError{err}
+	}
+	d := New(Options{Config: cfg, Log: log, Version: c.Version, Parsers: entries, Poll: c.Poll, File: c.File != "", GeoIP: dbs})
 	defer d.Close()
 
 	var srv *web.Server
@@ -100,7 +104,8 @@ func Main(ctx context.Context, c Command) error {
 		"queue", cfg.Queue, "counting", cfg.Parsers, "pool", cfg.Pool, "http_server", cfg.HTTPServer,
 		"timezone", cfg.Location.String(), "compile_interval", cfg.CompileInterval.String(),
 		"output_dir", cfg.OutputDir, "chart_top", cfg.ChartTop, "batch_size", cfg.BatchSize,
-		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes, "poll", c.Poll.String(), "debug", c.Debug)
+		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes,
+		"geoip_country_db", cfg.GeoIPCountryDB, "geoip_asn_db", cfg.GeoIPASNDB, "poll", c.Poll.String(), "debug", c.Debug)
 	if srv != nil {
 		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/D4-project/analyzer-d4-log/internal/compile"
 	"github.com/D4-project/analyzer-d4-log/internal/config"
+	"github.com/D4-project/analyzer-d4-log/internal/geoip"
 	"github.com/D4-project/analyzer-d4-log/internal/ingest"
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
@@ -46,6 +47,9 @@ type Options struct {
 	NewID  func() string
 	Jitter func() float64 // in [0,1)
 
+	// GeoIP are the databases of SPEC §13 (nil: none configured).
+	GeoIP *geoip.Databases
+
 	// wrapParse lets a test replace the parser (see ingest).
 	wrapParse func(parsers.Parser) parsers.Parser
 }
@@ -65,6 +69,7 @@ type Daemon struct {
 	ingester  *ingest.Ingester
 	d4Outage  *ingest.Outage
 	cntOutage *ingest.Outage
+	geoip     *geoip.Databases
 }
 
 // compileParallel is how many charts a compile draws at once: drawing
@@ -77,7 +82,7 @@ const shutdownCompile = 8 * time.Second
 
 // New builds a daemon; it dials nothing yet.
 func New(o Options) *Daemon {
-	d := &Daemon{cfg: o.Config, log: o.Log, reg: o.Registry, clock: o.Clock}
+	d := &Daemon{cfg: o.Config, log: o.Log, reg: o.Registry, clock: o.Clock, geoip: o.GeoIP}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -112,6 +117,7 @@ func New(o Options) *Daemon {
 		ChartTop: cfg.ChartTop,
 		Log:      d.log,
 		Parallel: compileParallel,
+		Kinds:    activeKinds(o.GeoIP),
 	}
 	d.loop = &compile.Loop{
 		Compiler: d.compiler, Interval: cfg.CompileInterval, Final: shutdownCompile,
@@ -128,6 +134,7 @@ func New(o Options) *Daemon {
 		LockWait: o.LockWait, StartWait: o.StartWait,
 		Clock: d.clock, NewID: o.NewID, Jitter: o.Jitter,
 		WrapParse: o.wrapParse,
+		GeoIP:     o.GeoIP,
 	}
 	d.ingester = ingest.New(io)
 	return d
