@@ -35,7 +35,7 @@ func decodeGeoIP(path string, raw tomlFile, cfg *Config) error {
 			return notA(path, g.key, g.v, "a string", g.want)
 		}
 		if file == "" {
-			return fmt.Errorf("%s: %s %s is empty; want %s, or no %s line for none", path, g.key, quote(file), g.want, g.key)
+			continue // the default: no database, as without the line
 		}
 		if err := geoip.Check(file, g.role); err != nil {
 			return fmt.Errorf("%s: %s %s: %s; want %s", path, g.key, quote(file), printable(err.Error()), g.want)
