@@ -56,6 +56,8 @@ type Store interface {
 	Summarize(ctx context.Context, period, kind string) (stats.Summary, error)
 	OpenSnapshot(ctx context.Context, key string, chunk, maxBytes int) (*stats.Ranking, error)
 	ReadIndex(ctx context.Context) (stats.Index, error)
+	// Names reads the names beside the values of a named kind (SPEC §13).
+	Names(ctx context.Context, kind string, values []string) ([]string, error)
 	overviewStore
 }
 
@@ -182,6 +184,7 @@ func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err
 	if err := render.WritePages(c.Dir, render.Index{
 		Oldest: idx.Oldest, Newest: idx.Newest,
 		Days: idx.Days, Months: idx.Months, Years: idx.Years,
+		Kinds: c.Kinds.Names(),
 	}); err != nil {
 		errs = append(errs, fmt.Errorf("write pages: %w", err))
 	}
@@ -350,6 +353,9 @@ func (c *Compiler) renderKey(ctx context.Context, key string, full bool) (keyOut
 		return keyOutcome{}, err
 	}
 	chart := render.Chart{Period: period, Kind: kind, Total: sum.Total, Distinct: sum.Distinct, Top: entries(top)}
+	if chart.Names, err = c.names(ctx, kind, chart.Top); err != nil {
+		return keyOutcome{}, err
+	}
 	dir := filepath.Join(c.Dir, period)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return keyOutcome{}, fmt.Errorf("create %s: %w", dir, err)
@@ -390,13 +396,24 @@ func (c *Compiler) writeRanking(ctx context.Context, key, period, kind string) (
 	var rows int64
 	csvPath := filepath.Join(c.Dir, render.CSVPath(period, kind))
 	err = render.WriteFileAtomic(csvPath, func(w io.Writer) error {
-		return render.WriteCSV(w, func() ([]render.Entry, error) {
+		next := func() ([]render.Entry, error) {
 			chunk, err := rk.Next()
 			if err != nil || chunk == nil {
 				return nil, err
 			}
 			rows += int64(len(chunk))
 			return entries(chunk), nil
+		}
+		if !kinds.Named(kind) {
+			return render.WriteCSV(w, next)
+		}
+		return render.WriteNamedCSV(w, func() ([]render.Entry, render.Names, error) {
+			es, err := next()
+			if err != nil || len(es) == 0 {
+				return es, nil, err
+			}
+			names, err := c.names(ctx, kind, es)
+			return es, names, err
 		})
 	})
 	if cerr := rk.Close(); err == nil && cerr != nil {

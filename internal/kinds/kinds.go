@@ -41,6 +41,9 @@ type Kind struct {
 	// Optional kinds are counted only when the configuration enables
 	// them (see Active): a country needs a country database.
 	Optional bool
+	// Named kinds have a name people read beside each value (an AS
+	// number's organisation, a country code's country), kept by stats.
+	Named bool
 }
 
 // list is every kind, in the order the pages show them. Adding a kind is
@@ -49,8 +52,8 @@ var list = []Kind{
 	{Name: User, Label: "Usernames", Noun: "user names", FirstSeen: true},
 	{Name: Src, Label: "Sources", Noun: "sources", FirstSeen: true},
 	{Name: Host, Label: "Hosts", Noun: "hosts"},
-	{Name: Country, Label: "Countries", Noun: "countries", FirstSeen: true, Optional: true},
-	{Name: ASN, Label: "Autonomous systems", Noun: "autonomous systems", FirstSeen: true, Optional: true},
+	{Name: Country, Label: "Countries", Noun: "countries", FirstSeen: true, Optional: true, Named: true},
+	{Name: ASN, Label: "Autonomous systems", Noun: "autonomous systems", FirstSeen: true, Optional: true, Named: true},
 }
 
 // Set is the kinds one daemon counts, in page order. The zero Set is the
@@ -146,6 +149,12 @@ func Lookup(name string) (Kind, bool) {
 		}
 	}
 	return Kind{}, false
+}
+
+// Named reports whether the values of kind name have names beside them.
+func Named(name string) bool {
+	k, ok := Lookup(name)
+	return ok && k.Named
 }
 
 // Known reports whether name is a kind. Names end up in Redis keys, file

@@ -3,6 +3,10 @@ package stats
 import (
 	"context"
 	"fmt"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
 // Derived is the value of one derived kind (SPEC §13) for one source, and
@@ -142,4 +146,34 @@ func (s *Store) SaveNames(ctx context.Context, b *Batch) error {
 		}
 	}
 	return nil
+}
+
+// Names returns the names kept beside values of kind (see NamesKey), ""
+// for a value without one, in the order of values. A kind that is not
+// named answers without asking Redis.
+func (s *Store) Names(ctx context.Context, kind string, values []string) ([]string, error) {
+	out := make([]string, len(values))
+	if len(values) == 0 || !kinds.Named(kind) {
+		return out, nil
+	}
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	args := make([]interface{}, 0, 1+len(values))
+	args = append(args, NamesKey(kind))
+	for _, v := range values {
+		args = append(args, v)
+	}
+	got, err := redis.Values(redis.DoContext(conn, ctx, "HMGET", args...))
+	if err != nil {
+		return nil, fmt.Errorf("read the names of %s values from %s: %w", kind, NamesKey(kind), err)
+	}
+	for i, v := range got {
+		if b, ok := v.([]byte); ok && i < len(out) {
+			out[i] = string(b)
+		}
+	}
+	return out, nil
 }
