@@ -28,6 +28,9 @@ var geoCountries = []string{"US", "CN", "DE", "FR", "GB", "RU", "BR", "IN", "NL"
 // rule, used both to write the databases and to compute the expected
 // statistics.
 func geoWorld(i int) (country string, asn int, org string) {
+	if geoReserved(11+i/256, i%256) {
+		return "", 0, "" // in no database, as in real ones
+	}
 	if i%13 != 0 {
 		country = geoCountries[i%len(geoCountries)]
 	}
@@ -36,6 +39,19 @@ func geoWorld(i int) (country string, asn int, org string) {
 		org = fmt.Sprintf(`Org %d "<b>"`, i%4000)
 	}
 	return country, asn, org
+}
+
+// geoReserved reports whether the /16 a.b overlaps a reserved network
+// (RFC 6890: shared, loopback, link-local, private, documentation,
+// benchmarking), which databases do not hold.
+func geoReserved(a, b int) bool {
+	switch {
+	case a == 100 && b >= 64 && b < 128, a == 127, a == 169 && b == 254,
+		a == 172 && b >= 16 && b < 32, a == 192 && (b == 0 || b == 88 || b == 168),
+		a == 198 && (b == 18 || b == 19 || b == 51), a == 203 && b == 0:
+		return true
+	}
+	return false
 }
 
 // geoExpect answers a source the way §13 says, from geoWorld: an IPv4
