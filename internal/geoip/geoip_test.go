@@ -3,6 +3,7 @@ package geoip_test
 import (
 	"bytes"
 	"log/slog"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"strings"
@@ -272,4 +273,52 @@ func FuzzParseSource(f *testing.F) {
 			t.Errorf("ParseSource(%q) = %v", src, a)
 		}
 	})
+}
+
+// TestDamagedFiles damages a database a few bytes at a time, the metadata
+// at its end most often (where a half-copied or corrupted download
+// differs), and opens each: it is refused, or opened and answering every
+// source well-formed; never a panic. (The reader itself is fuzzed
+// upstream; this checks what this package does around it.)
+func TestDamagedFiles(t *testing.T) {
+	good, err := geoiptest.Build(geoiptest.GeoLite2Country, geoiptest.Sample())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewSource(7))
+	path := filepath.Join(t.TempDir(), "damaged.mmdb")
+	refused := 0
+	const n = 400
+	for i := 0; i < n; i++ {
+		d := append([]byte(nil), good...)
+		for j := 0; j < 1+r.Intn(4); j++ {
+			k := r.Intn(len(d))
+			if r.Intn(2) == 0 {
+				k = len(d) - 1 - r.Intn(min(300, len(d)))
+			}
+			d[k] = byte(r.Intn(256))
+		}
+		if r.Intn(10) == 0 {
+			d = d[:r.Intn(len(d))]
+		}
+		if err := os.WriteFile(path, d, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if geoip.Check(path, geoip.CountryRole) != nil {
+			refused++
+			continue
+		}
+		db, err := geoip.Open(path, "", nil, nil)
+		if err != nil {
+			t.Fatalf("checked, then refused: %v", err)
+		}
+		for _, src := range []string{"1.2.3.4", "81.2.69.1", "2a02:cf40::1", "::", "255.255.255.255"} {
+			if ans := db.Snapshot().Lookup([]byte(src)); len(ans.Country) != 2 || ans.ASN != "AS0" {
+				t.Fatalf("answer %+v", ans)
+			}
+		}
+	}
+	if refused == 0 || refused == n {
+		t.Errorf("%d of %d damaged files refused; want some of each", refused, n)
+	}
 }
