@@ -18,10 +18,11 @@ HERE=$(pwd -P)
 
 PACKAGES=(redis-server screen)
 GO_TARBALL_DIR=/usr/local/go
+SERVICE_USER_DEFAULT=alog
 
 usage() {
 	cat <<EOF
-Usage: ./install_server.sh [--no-packages] [-h]
+Usage: ./install_server.sh [--no-packages] [--systemd] [-h]
 
 Prepares this checkout to run analyzer-d4-log with ./launch_server.sh:
   1. installs the Debian packages ${PACKAGES[*]} with apt-get (as root, or
@@ -31,13 +32,24 @@ Prepares this checkout to run analyzer-d4-log with ./launch_server.sh:
   3. checks for a Go toolchain as new as go.mod asks (on PATH, or in
      $GO_TARBALL_DIR/bin), and says what to install when there is none;
   4. builds ./analyzer-d4-log;
-  5. creates db/, where the counting Redis keeps its data.
+  5. creates db/, where the counting Redis keeps its data;
+  6. creates conf/ from conf.sample/ when conf/ does not exist (never
+     overwrites it): edit conf/, which git ignores; conf.sample/ is the
+     shipped reference.
 Nothing is built from source but analyzer-d4-log itself. Safe to run again.
 
   --no-packages  skip step 1, for machines whose packages are managed otherwise
+  --systemd      also (as root): create the system user $SERVICE_USER_DEFAULT if missing, give
+                 it db/, data/ and the log file, and install the units of
+                 contrib/systemd/ (the counting Redis and the daemon, enabled,
+                 not started) and contrib/logrotate/ with this checkout's path;
+                 screen (./launch_server.sh) stays the default otherwise
   -h, --help     this help
 
-Environment: GO names the go command to use instead of searching for one.
+Environment: GO names the go command to use instead of searching for one;
+ALOG_USER the service user of --systemd (default $SERVICE_USER_DEFAULT);
+ALOG_SYSTEMD_DIR and ALOG_LOGROTATE_DIR where --systemd writes
+(default /etc/systemd/system and /etc/logrotate.d).
 EOF
 }
 
@@ -54,9 +66,11 @@ step() {
 have() { command -v "$1" >/dev/null 2>&1; }
 
 with_packages=1
+with_systemd=0
 for arg in "$@"; do
 	case "$arg" in
 	--no-packages) with_packages=0 ;;
+	--systemd) with_systemd=1 ;;
 	-h | --help)
 		usage
 		exit 0
@@ -127,10 +141,10 @@ else
 		echo "port $port is held by this checkout's counting Redis, already running: fine"
 	elif [ "$pong" = PONG ]; then
 		echo "warning: port $port is held by another Redis (its data directory: ${dir:-unknown});" >&2
-		echo "         ./launch_server.sh cannot start the counting Redis until it stops, or until redis.conf and conf.sample/redis_parsers name another port" >&2
+		echo "         ./launch_server.sh cannot start the counting Redis until it stops, or until redis.conf and conf/redis_parsers name another port" >&2
 	else
 		echo "warning: port $port is in use by another program; ./launch_server.sh cannot start the counting Redis until it stops," >&2
-		echo "         or until redis.conf and conf.sample/redis_parsers name another port" >&2
+		echo "         or until redis.conf and conf/redis_parsers name another port" >&2
 	fi
 fi
 
@@ -234,9 +248,63 @@ else
 	echo "created db/"
 fi
 
+step "configuration directory conf/"
+if [ -d conf ]; then
+	echo "conf/ exists: left as it is (compare it with conf.sample/, the shipped reference, after an upgrade)"
+elif [ -d conf.sample ]; then
+	cp -R conf.sample conf
+	echo "created conf/ from conf.sample/: edit conf/redis_d4 and conf/redis_queue"
+else
+	echo "warning: conf.sample/ is missing, so conf/ was not created" >&2
+fi
+
+if [ "$with_systemd" = 1 ]; then
+	step "systemd units"
+	user=${ALOG_USER:-$SERVICE_USER_DEFAULT}
+	unit_dir=${ALOG_SYSTEMD_DIR:-/etc/systemd/system}
+	rotate_dir=${ALOG_LOGROTATE_DIR:-/etc/logrotate.d}
+	[[ $HERE =~ ^/[A-Za-z0-9._/-]+$ ]] || die "the checkout path $HERE has characters a unit file cannot hold unquoted; move the checkout to a plain path like /opt/analyzer-d4-log"
+	if ! id -u "$user" >/dev/null 2>&1; then
+		[ "$(id -u)" -eq 0 ] || die "--systemd creates the user $user: run it as root"
+		useradd --system --home-dir "$HERE" --no-create-home --shell /usr/sbin/nologin "$user"
+		echo "created the system user $user"
+	fi
+	group=$(id -gn "$user")
+	mkdir -p data db
+	touch analyzer-d4-log.log
+	chown -R "$user:$group" db data analyzer-d4-log.log
+	echo "$user owns db/, data/ and analyzer-d4-log.log"
+	# The service user must reach the checkout: a checkout under a home
+	# directory closed to others cannot run as a service.
+	if have runuser && [ "$(id -u)" -eq 0 ] && ! runuser -u "$user" -- test -x "$HERE/analyzer-d4-log"; then
+		die "the user $user cannot run $HERE/analyzer-d4-log (a parent directory closed to others?): move the checkout, e.g. to /opt/analyzer-d4-log"
+	fi
+	render() { sed -e "s#/opt/analyzer-d4-log#$HERE#g" -e "s/^User=alog\$/User=$user/" -e "s/^Group=alog\$/Group=$group/" -e "s/ alog alog\$/ $user $group/" "$1"; }
+	mkdir -p "$unit_dir"
+	for unit in analyzer-d4-log-redis.service analyzer-d4-log.service; do
+		render "contrib/systemd/$unit" >"$unit_dir/$unit"
+		echo "installed $unit_dir/$unit"
+	done
+	if [ -d "$rotate_dir" ] || [ -n "${ALOG_LOGROTATE_DIR:-}" ]; then
+		mkdir -p "$rotate_dir"
+		render contrib/logrotate/analyzer-d4-log >"$rotate_dir/analyzer-d4-log"
+		echo "installed $rotate_dir/analyzer-d4-log"
+	else
+		echo "note: $rotate_dir does not exist (logrotate not installed); contrib/logrotate/analyzer-d4-log not installed"
+	fi
+	if [ -d /run/systemd/system ] && [ -z "${ALOG_SYSTEMD_DIR:-}" ]; then
+		systemctl daemon-reload
+		systemctl enable analyzer-d4-log-redis.service analyzer-d4-log.service
+		echo "enabled; start with: ./launch_server.sh -k (if the screen session runs), then systemctl start analyzer-d4-log"
+	else
+		echo "note: systemd is not running here (or ALOG_SYSTEMD_DIR is set): run systemctl daemon-reload and systemctl enable --now analyzer-d4-log where it runs"
+	fi
+fi
+
 STEP="done"
 cat <<EOF
 ==> done
-Next: check the D4 side in conf.sample/ (redis_d4: the D4 server's Redis; redis_queue:
-the UUID of the analyzer queue created in the D4 web UI), then start with ./launch_server.sh
+Next: check the D4 side in conf/ (redis_d4: the D4 server's Redis; redis_queue:
+the UUID of the analyzer queue created in the D4 web UI), check it with
+./analyzer-d4-log -c conf -check-config, then start with ./launch_server.sh
 EOF

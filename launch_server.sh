@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs analyzer-d4-log under screen: a session "alog" with the windows
 # alog-redis (the counting Redis, ./redis.conf, data in db/) and
-# alog-ingester (./analyzer-d4-log -c conf.sample). "-k" stops both in the
-# order that loses nothing: the daemon first, so it finishes its batch,
-# then Redis, so its last writes are saved.
+# alog-ingester (./analyzer-d4-log -c conf, or conf.sample when conf/ does
+# not exist). "-k" stops both in the order that loses nothing: the daemon
+# first, so it finishes its batch, then Redis, so its last writes are
+# saved. "-s" stops the daemon alone; "-F" runs the rebuild between.
 set -euo pipefail
 
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")"
@@ -34,27 +35,44 @@ fi
 
 usage() {
 	cat <<EOF
-Usage: ./launch_server.sh [-k | -h]
+Usage: ./launch_server.sh [-c DIR] [-k | -s | -F | -h]
 
 Without an option, starts the screen session "$SESSION" with two windows:
   alog-redis     the counting Redis: redis-server ./redis.conf (port $PORT, data in db/)
-  alog-ingester  ./analyzer-d4-log -c conf.sample, once that Redis answers
+  alog-ingester  ./analyzer-d4-log -c DIR, once that Redis answers
                  (its log: analyzer-d4-log.log)
-If the session already runs, says so and starts nothing.
+If the session already runs, says so and starts nothing; if only the daemon
+is stopped (after -s), starts the daemon again.
 
-  -k   stop: SIGTERM to analyzer-d4-log, waiting up to ${WAIT_SECONDS} s for it to
-       finish its batch; then SHUTDOWN of the counting Redis (which saves);
-       then the screen session. Harmless when nothing runs.
-  -h   this help.
+  -c DIR  the configuration directory (default: conf, which ./install_server.sh
+          creates from conf.sample; conf.sample, the shipped reference, when
+          conf/ does not exist)
+  -k      stop: SIGTERM to analyzer-d4-log, waiting up to ${WAIT_SECONDS} s for it to
+          finish its batch; then SHUTDOWN of the counting Redis (which saves);
+          then the screen session. Harmless when nothing runs.
+  -s      stop the daemon only; the counting Redis and the session keep running
+          (./launch_server.sh starts the daemon again).
+  -F      rebuild the statistics: stop the daemon (the counting Redis keeps
+          running), run ./analyzer-d4-log -c DIR -F in this terminal, then
+          start the daemon again. A failed rebuild leaves the daemon stopped.
+  -h      this help.
 
 Look at the windows with: screen -r $SESSION  (Ctrl-a n: next window;
 Ctrl-a d: detach, leaving everything running).
 
 Environment: ALOG_SESSION names the session (default alog); ALOG_REDIS_PORT
 the counting Redis port (default: the port line of redis.conf, 6500), for a
-second instance beside the first. conf.sample/redis_parsers must name the
-same port.
+second instance beside the first. DIR/redis_parsers must name the same port.
 EOF
+}
+
+# conf_dir_default: conf/ when it exists, else the shipped reference.
+conf_dir_default() {
+	if [ -d conf ]; then
+		echo conf
+	else
+		echo conf.sample
+	fi
 }
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -175,7 +193,7 @@ window_ingester() {
 		# The PID file lets "-k" signal exactly this process: exec keeps
 		# the subshell's PID.
 		echo "$BASHPID" >"$DAEMON_PIDFILE"
-		exec ./analyzer-d4-log -c conf.sample
+		exec ./analyzer-d4-log -c "$CONF"
 	) || rc=$?
 	echo
 	echo "analyzer-d4-log exited with status $rc (its log: analyzer-d4-log.log). Stop the session with ./launch_server.sh -k"
@@ -184,10 +202,50 @@ window_ingester() {
 
 check_parsers_port() {
 	local want
-	want=$(sed -n '1s/^[^:]*:\([0-9]*\)\/.*$/\1/p' conf.sample/redis_parsers 2>/dev/null || true)
+	want=$(sed -n '1s/^[^:]*:\([0-9]*\)\/.*$/\1/p' "$CONF/redis_parsers" 2>/dev/null || true)
 	if [ -n "$want" ] && [ "$want" != "$PORT" ]; then
-		echo "warning: conf.sample/redis_parsers names port $want, but the counting Redis listens on $PORT" >&2
+		echo "warning: $CONF/redis_parsers names port $want, but the counting Redis listens on $PORT" >&2
 	fi
+}
+
+# check_conf refuses a configuration directory the daemon could not use.
+check_conf() {
+	# The directory travels to the screen window as an argument, through
+	# screen's command parser: only plain path characters pass unchanged.
+	[[ $CONF =~ ^[A-Za-z0-9._/-]+$ ]] || die "-c \"$CONF\": use a directory path of letters, digits and . _ / - only"
+	[ -d "$CONF" ] || die "the configuration directory $CONF does not exist: run ./install_server.sh (it creates conf/ from conf.sample/)"
+}
+
+# say_conf tells which configuration directory runs, and why.
+say_conf() {
+	if [ "$CONF_GIVEN" = 0 ] && [ "$CONF" = conf.sample ]; then
+		echo "conf/ does not exist: using conf.sample/, the shipped reference (./install_server.sh creates conf/ from it; edit conf/)"
+	fi
+}
+
+# start_ingester opens the window alog-ingester in session $1 and checks
+# that the daemon stays up.
+start_ingester() {
+	local id=$1 deadline pid
+	echo "starting window alog-ingester: ./analyzer-d4-log -c $CONF (log: analyzer-d4-log.log)"
+	rm -f "$DAEMON_PIDFILE"
+	# Arguments given to a running session pass through screen's command
+	# parser, which expands $VARIABLES: so the window runs this script
+	# rather than an inline shell command (and -c DIR is restricted to
+	# plain path characters).
+	screen -S "$id" -X screen -t alog-ingester ./launch_server.sh -c "$CONF" --window ingester
+	deadline=$((SECONDS + 5))
+	until [ -s "$DAEMON_PIDFILE" ]; do
+		((SECONDS < deadline)) || die "the window alog-ingester did not start: see screen -r $SESSION, then ./launch_server.sh -k"
+		sleep 0.1
+	done
+	# A bad configuration ends the daemon at once: say so here rather than
+	# leave the operator to find out later.
+	sleep 1
+	pid=$(daemon_pid)
+	[ -n "$pid" ] || die "analyzer-d4-log exited right after starting: see why in its window (screen -r $SESSION -p alog-ingester) or in analyzer-d4-log.log; then ./launch_server.sh -k"
+	echo "running: screen session $SESSION ($id), analyzer-d4-log PID $pid"
+	echo "Look at it with: screen -r $SESSION; stop it with: ./launch_server.sh -k"
 }
 
 start() {
@@ -199,11 +257,21 @@ start() {
 	screen -wipe >/dev/null 2>&1 || true
 
 	local id dir
+	say_conf
 	id=$(session_id)
 	if [ -n "$id" ]; then
 		dir=$(session_dir "$id")
 		if [ -n "$dir" ] && [ "$dir" != "$HERE" ]; then
 			die "a screen session named $SESSION ($id) already runs, started from $dir: stop it there, or name ours with ALOG_SESSION"
+		fi
+		if [ -z "$(daemon_pid)" ] && our_redis; then
+			# After -s (or a daemon that ended): the counting Redis runs,
+			# the daemon does not; start it alone.
+			echo "screen session $SESSION is running ($id) with the counting Redis, but not analyzer-d4-log: starting it"
+			check_conf
+			close_ingester_window
+			start_ingester "$id"
+			return 0
 		fi
 		echo "launch_server.sh: screen session $SESSION is already running ($id); nothing started."
 		echo "Look at it with: screen -r $SESSION; stop it with: ./launch_server.sh -k"
@@ -218,6 +286,7 @@ start() {
 	local pid
 	pid=$(daemon_pid)
 	[ -z "$pid" ] || die "analyzer-d4-log already runs from this directory (PID $pid), outside the screen session: stop it with ./launch_server.sh -k, then launch again"
+	check_conf
 	check_parsers_port
 	mkdir -p db
 
@@ -252,28 +321,12 @@ start() {
 	done
 	our_redis || die "the Redis answering on port $PORT is not the one started from this directory (its dir is not $HERE/db): stop it with ./launch_server.sh -k and check redis.conf"
 
-	echo "starting window alog-ingester: ./analyzer-d4-log -c conf.sample (log: analyzer-d4-log.log)"
-	rm -f "$DAEMON_PIDFILE"
-	# Arguments given to a running session pass through screen's command
-	# parser, which expands $VARIABLES: so the window runs this script
-	# rather than an inline shell command.
-	screen -S "$id" -X screen -t alog-ingester ./launch_server.sh --window ingester
-	deadline=$((SECONDS + 5))
-	until [ -s "$DAEMON_PIDFILE" ]; do
-		((SECONDS < deadline)) || die "the window alog-ingester did not start: see screen -r $SESSION, then ./launch_server.sh -k"
-		sleep 0.1
-	done
-	# A bad configuration ends the daemon at once: say so here rather than
-	# leave the operator to find out later.
-	sleep 1
-	pid=$(daemon_pid)
-	[ -n "$pid" ] || die "analyzer-d4-log exited right after starting: see why in its window (screen -r $SESSION -p alog-ingester) or in analyzer-d4-log.log; then ./launch_server.sh -k"
-	echo "running: screen session $SESSION ($id), analyzer-d4-log PID $pid"
-	echo "Look at it with: screen -r $SESSION; stop it with: ./launch_server.sh -k"
+	start_ingester "$id"
 }
 
-stop() {
-	local failed=0 pid id dir
+# stop_daemon stops analyzer-d4-log alone; false when it does not stop.
+stop_daemon() {
+	local failed=0 pid
 	pid=$(daemon_pid)
 	if [ -n "$pid" ]; then
 		echo "stopping analyzer-d4-log (PID $pid): SIGTERM, waiting up to ${WAIT_SECONDS} s for it to finish its batch"
@@ -297,7 +350,56 @@ stop() {
 	else
 		echo "analyzer-d4-log is not running"
 	fi
-	[ "$failed" = 1 ] || rm -f "$DAEMON_PIDFILE"
+	[ "$failed" = 1 ] && return 1
+	rm -f "$DAEMON_PIDFILE"
+	return 0
+}
+
+# close_ingester_window closes the window alog-ingester, whose shell only
+# says how the stopped daemon ended, so a restart does not add a second one.
+close_ingester_window() {
+	local id
+	id=$(session_id)
+	[ -n "$id" ] || return 0
+	[ "$(session_dir "$id")" = "$HERE" ] || return 0
+	screen -S "$id" -p alog-ingester -X kill >/dev/null 2>&1 || true
+}
+
+# stop_only_daemon is -s.
+stop_only_daemon() {
+	stop_daemon || return 1
+	close_ingester_window
+	if our_redis; then
+		echo "the counting Redis keeps running on port $PORT; start the daemon again with ./launch_server.sh"
+	fi
+}
+
+# rebuild is -F: daemon stopped, counting Redis kept, flush, daemon again.
+rebuild() {
+	[ -x ./analyzer-d4-log ] || die "./analyzer-d4-log is missing: run ./install_server.sh first (it builds it)"
+	check_conf
+	say_conf
+	our_redis || die "the counting Redis of this directory does not answer on port $PORT: start everything with ./launch_server.sh, then run ./launch_server.sh -F"
+	local id
+	id=$(session_id)
+	if [ -z "$id" ] || [ "$(session_dir "$id")" != "$HERE" ]; then
+		die "no screen session $SESSION of this directory runs the counting Redis (started otherwise, by systemd?): stop the daemon there, run ./analyzer-d4-log -c $CONF -F, start it again"
+	fi
+	stop_daemon || die "analyzer-d4-log does not stop; nothing rebuilt"
+	close_ingester_window
+	echo "rebuilding: ./analyzer-d4-log -c $CONF -F (the counting Redis keeps running; progress below and in analyzer-d4-log.log)"
+	local rc=0
+	./analyzer-d4-log -c "$CONF" -F || rc=$?
+	if [ "$rc" != 0 ]; then
+		die "the rebuild failed (exit status $rc, see above); the daemon stays stopped: fix the cause and run ./launch_server.sh -F again, or ./launch_server.sh to start the daemon without it"
+	fi
+	echo "rebuild done; starting the daemon again"
+	start_ingester "$id"
+}
+
+stop() {
+	local failed=0 id dir
+	stop_daemon || failed=1
 
 	if our_redis; then
 		echo "stopping the counting Redis on port $PORT: SHUTDOWN (it saves db/ first)"
@@ -348,26 +450,46 @@ stop() {
 	return 0
 }
 
-case "${1:-}" in
-"")
-	start
-	;;
--k)
-	stop
-	;;
--h | --help)
-	usage
-	;;
---window)
-	# Internal: what the screen windows run.
-	case "${2:-}" in
+CONF=$(conf_dir_default)
+CONF_GIVEN=0
+action=start
+window=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	-c)
+		[ $# -ge 2 ] || die "-c needs a configuration directory"
+		CONF=$2 CONF_GIVEN=1
+		shift 2
+		;;
+	-k) action=stop && shift ;;
+	-s) action=stop_only_daemon && shift ;;
+	-F) action=rebuild && shift ;;
+	-h | --help)
+		usage
+		exit 0
+		;;
+	--window)
+		# Internal: what the screen windows run.
+		action=window window=${2:-}
+		shift $(($# >= 2 ? 2 : 1))
+		;;
+	*)
+		usage >&2
+		exit 2
+		;;
+	esac
+done
+
+case "$action" in
+start) start ;;
+stop) stop ;;
+stop_only_daemon) stop_only_daemon ;;
+rebuild) rebuild ;;
+window)
+	case "$window" in
 	redis) window_redis ;;
-	ingester) window_ingester ;;
+	ingester) check_conf && window_ingester ;;
 	*) die "--window wants redis or ingester" ;;
 	esac
-	;;
-*)
-	usage >&2
-	exit 2
 	;;
 esac

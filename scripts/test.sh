@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need when it is
-# missing (redis-server, screen, shellcheck, chromium; apt-get, as root or
+# missing (redis-server, screen, shellcheck, chromium, prometheus for
+# promtool, systemd for systemd-analyze, logrotate; apt-get, as root or
 # with sudo), then vets, checks formatting, runs every test with the race
 # detector, and runs each fuzz target briefly.
 #
@@ -31,6 +32,11 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 command -v screen >/dev/null 2>&1 || need+=(screen)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+# The operations files: promtool tests the alert rules, systemd-analyze
+# verifies the units, logrotate reads the rotation file.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
+command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 if [ ${#need[@]} -gt 0 ]; then
 	current="installing ${need[*]}"
 	step "$current"

@@ -27,9 +27,14 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 	// read is an orderly stop, not a kill; a second one forces the exit.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reopens the log file (log rotation); caught from the start,
+	// since its default action would end the daemon.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := flag.NewFlagSet("analyzer-d4-log", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	c := daemon.Command{Stdin: stdin, Log: daemon.NewLogSink(stderr), Version: buildVersion()}
+	c := daemon.Command{Stdin: stdin, Out: os.Stdout, Log: daemon.NewLogSink(stderr), Version: buildVersion()}
 	fs.StringVar(&c.ConfigDir, "c", "conf.sample", "configuration `directory`")
 	all := fs.Bool("a", false, "run all parsers (the default; today: "+strings.Join(parsers.Names(), ", ")+")")
 	fs.StringVar(&c.Parser, "o", "", "run only the parser `name` (one of: "+strings.Join(parsers.Names(), ", ")+")")
@@ -38,6 +43,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		func(s string) error { c.File, c.FileGiven = s, true; return nil })
 	retry := fs.String("r", "1s", config.RetryUsage)
 	fs.BoolVar(&c.Flush, "F", false, "flush: drop the statistics, recount them from the stored attempts,\nrecompile all output, exit")
+	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration directory, print the effective configuration,\nexit 0 (valid) or 2; touches no Redis and no file")
 	// The flag package prints its usage on any error; only -h shows it.
 	fs.Usage = func() {}
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +68,7 @@ func run(args []string, stdin io.Reader, stderr io.Writer) int {
 		return 2
 	}
 	go forceOnSecondSignal(ctx, stop, stderr)
+	go reopenOnHangup(hup, c.Log, stderr)
 
 	err = daemon.Main(ctx, c)
 	defer c.Log.Close()
@@ -91,11 +98,23 @@ func forceOnSecondSignal(ctx context.Context, stop func(), stderr io.Writer) {
 	os.Exit(1)
 }
 
+// reopenOnHangup reopens the log file at each SIGHUP, after logrotate (or
+// an operator) renamed it; the daemon keeps running.
+func reopenOnHangup(hup <-chan os.Signal, sink *daemon.LogSink, stderr io.Writer) {
+	for range hup {
+		if err := sink.Reopen(); err != nil {
+			fmt.Fprintf(stderr, "analyzer-d4-log: SIGHUP: %v\n", err)
+			continue
+		}
+		slog.New(slog.NewTextHandler(sink, nil)).Info("log file reopened (SIGHUP)")
+	}
+}
+
 func usage(fs *flag.FlagSet, w io.Writer) {
 	fmt.Fprintf(w, `analyzer-d4-log counts sshd "Invalid user" attempts from a D4 analyzer queue
 and compiles charts, rankings and pages into <output_dir>/sshd.
 
-Usage: analyzer-d4-log [-c DIR] [-a | -o NAME] [-d] [-r D] [-f FILE | -F]
+Usage: analyzer-d4-log [-c DIR] [-a | -o NAME] [-d] [-r D] [-f FILE | -F | -check-config]
 
 %s
 Flags:
@@ -103,7 +122,9 @@ Flags:
 	fs.SetOutput(w)
 	fs.PrintDefaults()
 	fs.SetOutput(io.Discard)
-	fmt.Fprintf(w, "\nThe log is %s in the working directory.\n", daemon.LogFile)
+	fmt.Fprintf(w, "\nThe log is %s in the working directory; SIGHUP reopens it (log rotation).\n", daemon.LogFile)
+	fmt.Fprintln(w, "The -c default is conf.sample, the shipped reference; ./launch_server.sh runs -c conf")
+	fmt.Fprintln(w, "(made by ./install_server.sh from conf.sample) when it exists.")
 }
 
 func buildVersion() string {

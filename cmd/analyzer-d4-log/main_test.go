@@ -12,7 +12,8 @@ func TestFlagsAndUsage(t *testing.T) {
 		code int
 		want []string
 	}{
-		{[]string{"-h"}, 0, []string{"redis_d4", "redis_queue", "redis_parsers", "http_server", "analyzer.toml", "-f file", "-F", "-r d", "analyzer-d4-log.log"}},
+		{[]string{"-h"}, 0, []string{"redis_d4", "redis_queue", "redis_parsers", "http_server", "analyzer.toml", "-f file", "-F", "-r d", "analyzer-d4-log.log", "-check-config", "SIGHUP reopens it"}},
+		{[]string{"-check-config", "-c", "testdata/none"}, 2, []string{"testdata/none: configuration directory does not exist"}},
 		{[]string{"-o", "apache"}, 2, []string{`-o: no parser named "apache"; parsers: sshd`}},
 		{[]string{"-f", ""}, 2, []string{"-f needs a file name"}},
 		{[]string{"-a", "-o", "sshd"}, 2, []string{"-a and -o exclude each other"}},

@@ -33,6 +33,7 @@ type report struct {
 	Backlog     *backlogResult     `json:"backlog,omitempty"`
 	Trickle     *trickleResult     `json:"trickle,omitempty"`
 	GeoIP       *geoipResult       `json:"geoip,omitempty"`
+	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`

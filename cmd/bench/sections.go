@@ -20,6 +20,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/sshd"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
@@ -66,6 +67,8 @@ func (b *bench) runSections(ctx context.Context) error {
 			Lines: b.o.lines, Ref: time.Now(), Loc: time.UTC, Days: 300,
 			Users: 500, Sources: 50000, Hosts: 50, Noise: 0.3, Seed: 1,
 		})
+		// The daemon runs with the default max_value_bytes.
+		b.lines = workload.CapValues(b.lines, config.DefaultMaxValueBytes)
 		b.want = workload.Expect(b.lines, time.UTC)
 	}
 	steps := []struct {
@@ -81,6 +84,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"file", b.file},
 		{"compile", b.compile},
 		{"incremental", b.incremental},
+		{"dedupe", b.dedupe},
 		{"backlog", b.backlog},
 		{"trickle", b.trickle},
 		{"geoip", b.geoip},

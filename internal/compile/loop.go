@@ -2,7 +2,9 @@ package compile
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -28,6 +30,18 @@ type Loop struct {
 	// CountingDown reports an outage of the counting Redis, so that a
 	// compile it fails is logged as skipped, not as failed.
 	CountingDown func() bool
+	// Shares are written after each successful compile, in order: the
+	// MISP feed and the blocklist, which follow the complete days of the
+	// same counting Redis. Each decides itself whether anything changed;
+	// one that fails is logged and retried at the next compile, and does
+	// not stop the others.
+	Shares []func(ctx context.Context) error
+	// LastCounted, when set, is asked after each compile for status.json
+	// (render.WriteStatus), which the pages read to say how fresh they
+	// are; Location and Zone are the configured time zone.
+	LastCounted func() time.Time
+	Location    *time.Location
+	Zone        string
 
 	last atomic.Int64 // unix nanoseconds of the last successful compile
 }
@@ -88,6 +102,19 @@ func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, err
 		return fmt.Errorf("compile: %w", err)
 	}
 	now := l.Clock.Now()
+	if l.LastCounted != nil {
+		idx, ierr := l.Compiler.Store.ReadIndex(ctx)
+		if ierr == nil {
+			ierr = render.WriteStatus(l.Compiler.Dir, render.Status{
+				CompiledAt: now, LastCounted: l.LastCounted(), Location: l.Location, Zone: l.Zone,
+				Refresh: l.Interval,
+				Index:   render.Index{Oldest: idx.Oldest, Newest: idx.Newest, Days: idx.Days, Months: idx.Months, Years: idx.Years},
+			})
+		}
+		if ierr != nil {
+			l.Log.Warn("write status.json failed; the pages' freshness line is stale until the next compile", "err", ierr)
+		}
+	}
 	l.last.Store(now.UnixNano())
 	l.Metrics.LastCompile.Set(float64(now.UnixNano()) / 1e9)
 	if res.Charts > 0 || all {
@@ -95,5 +122,12 @@ func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, err
 	}
 	l.Log.Debug("compile", "keys", res.Keys, "charts", res.Charts, "full_csvs", res.FullCSVs,
 		"pending", res.Pending, "rows", res.Rows, "overview", res.Overview, "ms", res.Duration.Milliseconds())
-	return nil
+	var errs []error
+	for _, share := range l.Shares {
+		if err := share(ctx); err != nil {
+			l.Log.Error("write failed; the next compile retries", "err", err)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }

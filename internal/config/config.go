@@ -68,9 +68,15 @@ const (
 	// 1 KiB holds any real user name, address or host name; the floor
 	// leaves room for the marker of a capped value (the sshd package's
 	// MinValueBytes), the ceiling is the longest line worth storing whole.
-	defaultMaxValueBytes = 1024
+	defaultMaxValueBytes = DefaultMaxValueBytes
 	minMaxValueBytes     = 64
 	maxMaxValueBytes     = 1 << 20
+	// A week covers a sensor restarted or a client reconnecting after
+	// any outage an operator lets run; a year is as long as a resend is
+	// plausible (and the memory costs up to 24 bytes a line for as long).
+	defaultDedupeDays = 7
+	minDedupeDays     = 0
+	maxDedupeDays     = 366
 
 	// A one-value file is a few dozen bytes; the cap keeps a wrong -c (a
 	// directory of logs, say) from being read whole into memory.
@@ -95,6 +101,10 @@ type RedisAddr struct {
 	DB   int    // 0..15
 }
 
+// DefaultMaxValueBytes is max_value_bytes when analyzer.toml does not set
+// it.
+const DefaultMaxValueBytes = 1024
+
 // Config is a loaded and validated configuration directory.
 type Config struct {
 	Dir string // the configuration directory it was loaded from
@@ -117,6 +127,23 @@ type Config struct {
 	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576
 	GeoIPCountryDB  string         // "geoip_country_db": a MaxMind-format country database (.mmdb); "" = no country kind (SPEC §13)
 	GeoIPASNDB      string         // "geoip_asn_db": a MaxMind-format AS database (.mmdb); "" = no asn kind
+
+	// analyzer.toml, sharing (SPEC §11; share.go)
+	MISP             bool     // "misp": write the MISP feed under <output>/misp; default true
+	MISPOrgName      string   // "misp_org_name": the feed's organisation; default "analyzer-d4-log"
+	MISPOrgUUID      string   // "misp_org_uuid": lower-case; default DefaultMISPOrgUUID(Queue)
+	MISPEventInfo    string   // "misp_event_info": event title prefix, the ISO day follows
+	MISPTags         []string // "misp_tags": tags of every event; default ["tlp:clear"]
+	MISPDistribution int      // "misp_distribution": 0..3, default 0
+	MISPPublished    bool     // "misp_published": events marked published; default false
+	MISPTop          int      // "misp_top": user names and sources per event, 1..1000, default 100
+	MISPDays         int      // "misp_days": past complete days in the feed, 1..3660, default 30
+	BlocklistDays    int      // "blocklist_days": complete days summed for the blocklist, 1..3660, default 7
+	BlocklistMin     int      // "blocklist_min": least attempts over them, 1..1e9, default 5
+	DedupeDays       int      // "dedupe_days": a line identical to one counted within this many days (by its own timestamp's day) is skipped as duplicate; default 7, allowed 0..366, 0 = off
+	TLSCert          string   // "http_tls_cert": PEM certificate (chain) path, relative ones resolved against Dir; with TLSKey the web server speaks HTTPS only; "" with TLSKey "": plain HTTP
+	TLSKey           string   // "http_tls_key": PEM private key of TLSCert, resolved like it
+	HTTPUsers        string   // "http_users": htpasswd file of bcrypt hashes, resolved like TLSCert; when set every path but /healthz needs basic auth; "": no passwords
 }
 
 // MaxAge is MaxAgeDays as a duration, as the parser takes it; 0 means no
@@ -230,6 +257,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("http_server %s is not host:port", quote(c.HTTPServer))
 		}
 	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("http_tls_cert and http_tls_key: want both or neither")
+	}
 	if c.Location == nil {
 		return errors.New("time zone not resolved")
 	}
@@ -248,12 +278,13 @@ func (c *Config) Validate() error {
 		{"max_line_bytes", c.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes},
 		{"max_age_days", c.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays},
 		{"max_value_bytes", c.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes},
+		{"dedupe_days", c.DedupeDays, minDedupeDays, maxDedupeDays},
 	} {
 		if r.v < r.least || r.v > r.most {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)
 		}
 	}
-	return nil
+	return c.validateShare()
 }
 
 // parseD4 turns the contents of redis_d4 into a RedisAddr.

@@ -3,6 +3,7 @@ package config
 import (
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -63,9 +64,9 @@ var badDirs = []struct {
 	{"toml-interval-subsecond", `testdata/bad/toml-interval-subsecond/analyzer.toml: compile_interval "500ms" is shorter than 1s; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-too-long", `testdata/bad/toml-interval-too-long/analyzer.toml: compile_interval 9223372036854775807 is too long; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-zero", `testdata/bad/toml-interval-zero/analyzer.toml: compile_interval 0 is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
-	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, chart_top, compile_interval, geoip_asn_db, geoip_country_db, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
+	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
 	{"toml-malformed", `testdata/bad/toml-malformed/analyzer.toml: line 3: expected value but found '=' instead; want TOML lines like chart_top = 25`},
-	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, chart_top, compile_interval, geoip_asn_db, geoip_country_db, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
+	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
 	{"toml-max-line-bytes-bool", `testdata/bad/toml-max-line-bytes-bool/analyzer.toml: max_line_bytes true is a boolean, not an integer; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-big", `testdata/bad/toml-max-line-bytes-too-big/analyzer.toml: max_line_bytes 67108865 is out of range; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-small", `testdata/bad/toml-max-line-bytes-too-small/analyzer.toml: max_line_bytes 1023 is out of range; want an integer from 1024 to 67108864`},
@@ -73,6 +74,10 @@ var badDirs = []struct {
 	{"toml-max-age-days-negative", `testdata/bad/toml-max-age-days-negative/analyzer.toml: max_age_days -1 is out of range; want an integer from 0 to 36500 (0: no age limit)`},
 	{"toml-max-age-days-string", `testdata/bad/toml-max-age-days-string/analyzer.toml: max_age_days "10y" is a string, not an integer; want an integer from 0 to 36500 (0: no age limit)`},
 	{"toml-max-age-days-too-big", `testdata/bad/toml-max-age-days-too-big/analyzer.toml: max_age_days 36501 is out of range; want an integer from 0 to 36500 (0: no age limit)`},
+	{"toml-dedupe-days-negative", `testdata/bad/toml-dedupe-days-negative/analyzer.toml: dedupe_days -1 is out of range; want an integer from 0 to 366 (0: count resent lines again)`},
+	{"toml-dedupe-days-too-big", `testdata/bad/toml-dedupe-days-too-big/analyzer.toml: dedupe_days 367 is out of range; want an integer from 0 to 366 (0: count resent lines again)`},
+	{"toml-dedupe-days-string", `testdata/bad/toml-dedupe-days-string/analyzer.toml: dedupe_days "7d" is a string, not an integer; want an integer from 0 to 366 (0: count resent lines again)`},
+	{"toml-dedupe-days-bool", `testdata/bad/toml-dedupe-days-bool/analyzer.toml: dedupe_days false is a boolean, not an integer; want an integer from 0 to 366 (0: count resent lines again)`},
 	{"toml-max-value-bytes-string", `testdata/bad/toml-max-value-bytes-string/analyzer.toml: max_value_bytes "1KiB" is a string, not an integer; want an integer from 64 to 1048576`},
 	{"toml-max-value-bytes-too-big", `testdata/bad/toml-max-value-bytes-too-big/analyzer.toml: max_value_bytes 1048577 is out of range; want an integer from 64 to 1048576`},
 	{"toml-max-value-bytes-too-small", `testdata/bad/toml-max-value-bytes-too-small/analyzer.toml: max_value_bytes 63 is out of range; want an integer from 64 to 1048576`},
@@ -86,8 +91,30 @@ var badDirs = []struct {
 	{"toml-control-character", `testdata/bad/toml-control-character/analyzer.toml: line 1: TOML files cannot contain control characters: '0x01'; want TOML lines like chart_top = 25`},
 	{"toml-too-many-settings", `testdata/bad/toml-too-many-settings/analyzer.toml: 5004 bytes outside comments; want a few lines like chart_top = 25, at most 4096 bytes besides comments`},
 	{"toml-file-too-large", `testdata/bad/toml-file-too-large/analyzer.toml: larger than 65536 bytes; want a few lines of TOML settings`},
-	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, chart_top, compile_interval, geoip_asn_db, geoip_country_db, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
-	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, chart_top, compile_interval, geoip_asn_db, geoip_country_db, max_age_days, max_line_bytes, max_value_bytes, output_dir, timezone`},
+	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
+	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, timezone`},
+	{"toml-misp-not-bool", `testdata/bad/toml-misp-not-bool/analyzer.toml: misp "yes" is a string, not a boolean; want true or false`},
+	{"toml-misp-published-int", `testdata/bad/toml-misp-published-int/analyzer.toml: misp_published 1 is an integer, not a boolean; want true or false`},
+	{"toml-misp-org-name-empty", `testdata/bad/toml-misp-org-name-empty/analyzer.toml: misp_org_name " " is empty; want the organisation's name as MISP shows it, 1 to 255 bytes of printable UTF-8`},
+	{"toml-misp-org-name-control", `testdata/bad/toml-misp-org-name-control/analyzer.toml: misp_org_name "CIRCL\a" contains a control or invisible character; want the organisation's name as MISP shows it, 1 to 255 bytes of printable UTF-8`},
+	{"toml-misp-org-uuid-bad", `testdata/bad/toml-misp-org-uuid-bad/analyzer.toml: misp_org_uuid "55f6ea5e-2c60-40e5-964f" is not a UUID; want the organisation's UUID in MISP, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"toml-misp-event-info-table", `testdata/bad/toml-misp-event-info-table/analyzer.toml: misp_event_info is a table, not a string; want a prefix of the event titles (the day follows), 1 to 1000 bytes of printable UTF-8`},
+	{"toml-misp-tags-string", `testdata/bad/toml-misp-tags-string/analyzer.toml: misp_tags "tlp:clear" is a string, not an array; want an array of tag names like ["tlp:clear"], at most 32, each 1 to 255 bytes of printable UTF-8`},
+	{"toml-misp-tags-number", `testdata/bad/toml-misp-tags-number/analyzer.toml: misp_tags[1] 3 is an integer, not a string; want an array of tag names like ["tlp:clear"], at most 32, each 1 to 255 bytes of printable UTF-8`},
+	{"toml-misp-tags-empty-name", `testdata/bad/toml-misp-tags-empty-name/analyzer.toml: misp_tags[0] "" is empty; want an array of tag names like ["tlp:clear"], at most 32, each 1 to 255 bytes of printable UTF-8`},
+	{"toml-misp-distribution-4", `testdata/bad/toml-misp-distribution-4/analyzer.toml: misp_distribution 4 is out of range; want an integer from 0 to 3 (0: your organisation only, 1: this community, 2: connected communities, 3: all communities)`},
+	{"toml-misp-top-too-big", `testdata/bad/toml-misp-top-too-big/analyzer.toml: misp_top 1001 is out of range; want an integer from 1 to 1000`},
+	{"toml-misp-top-zero", `testdata/bad/toml-misp-top-zero/analyzer.toml: misp_top 0 is out of range; want an integer from 1 to 1000`},
+	{"toml-misp-days-float", `testdata/bad/toml-misp-days-float/analyzer.toml: misp_days 30.0 is a float, not an integer; want an integer from 1 to 3660`},
+	{"toml-blocklist-days-zero", `testdata/bad/toml-blocklist-days-zero/analyzer.toml: blocklist_days 0 is out of range; want an integer from 1 to 3660`},
+	{"toml-blocklist-min-string", `testdata/bad/toml-blocklist-min-string/analyzer.toml: blocklist_min "5" is a string, not an integer; want an integer from 1 to 1000000000`},
+	{"tls-cert-only", `testdata/bad/tls-cert-only/analyzer.toml: http_tls_cert is set but http_tls_key is not; want both (HTTPS) or neither (plain HTTP)`},
+	{"tls-cert-missing", `testdata/bad/tls-cert-missing/analyzer.toml: http_tls_cert/http_tls_key: testdata/bad/tls-cert-missing/tls/cert.pem: missing; want a PEM file`},
+	{"tls-cert-not-pem", `testdata/bad/tls-cert-not-pem/analyzer.toml: http_tls_cert/http_tls_key: "testdata/bad/tls-cert-not-pem/cert.pem" and "testdata/bad/tls-cert-not-pem/key.pem": failed to find any PEM data in certificate input; want a PEM certificate and the private key it was issued for`},
+	{"users-md5", `testdata/bad/users-md5/analyzer.toml: http_users: testdata/bad/users-md5/users: line 2 (user "alice"): MD5 hash ($apr1$), not bcrypt; want "user:hash" lines with bcrypt hashes as written by htpasswd -B`},
+	{"users-malformed", `testdata/bad/users-malformed/analyzer.toml: http_users: testdata/bad/users-malformed/users: line 2 has no ":"; want "user:hash" lines with bcrypt hashes as written by htpasswd -B`},
+	{"users-missing", `testdata/bad/users-missing/analyzer.toml: http_users: testdata/bad/users-missing/nowhere.htpasswd: missing; want an htpasswd file with bcrypt hashes (htpasswd -B -c FILE USER), like "users.htpasswd"`},
+	{"tls-cert-not-string", `testdata/bad/tls-cert-not-string/analyzer.toml: http_tls_cert 443 is an integer, not a string; want a PEM certificate file (with its chain) whose key is http_tls_key, like "tls/cert.pem"`},
 	{"value-file-too-large", `testdata/bad/value-file-too-large/redis_queue: larger than 4096 bytes; want a file holding just the value`},
 }
 
@@ -211,6 +238,17 @@ func defaults(dir string) Config {
 		MaxLineBytes:    1 << 20,
 		MaxAgeDays:      3650,
 		MaxValueBytes:   1024,
+
+		MISP:          true,
+		MISPOrgName:   "analyzer-d4-log",
+		MISPOrgUUID:   DefaultMISPOrgUUID(sampleQueue),
+		MISPEventInfo: "analyzer-d4-log: SSH attempts for invalid user names on",
+		MISPTags:      []string{"tlp:clear"},
+		MISPTop:       100,
+		MISPDays:      30,
+		BlocklistDays: 7,
+		BlocklistMin:  5,
+		DedupeDays:    7,
 	}
 }
 
@@ -243,6 +281,20 @@ func TestLoadGood(t *testing.T) {
 			c.MaxLineBytes = 1024
 			c.MaxAgeDays = 0
 			c.MaxValueBytes = 64
+			c.DedupeDays = 0
+		}},
+		{"misp", func(c *Config) {
+			c.MISP = false
+			c.MISPOrgName = "CIRCL"
+			c.MISPOrgUUID = "55f6ea5e-2c60-40e5-964f-47a8950d210f"
+			c.MISPEventInfo = "D4 sshd"
+			c.MISPTags = []string{"tlp:green", "d4:sensor"}
+			c.MISPDistribution = 3
+			c.MISPPublished = true
+			c.MISPTop = 1000
+			c.MISPDays = 3660
+			c.BlocklistDays = 1
+			c.BlocklistMin = 1
 		}},
 		{"interval-seconds", func(c *Config) {
 			c.TimezoneName = "UTC"
@@ -253,6 +305,7 @@ func TestLoadGood(t *testing.T) {
 			c.MaxLineBytes = 64 << 20
 			c.MaxAgeDays = 36500
 			c.MaxValueBytes = 1 << 20
+			c.DedupeDays = 366
 		}},
 		{"ipv6-and-names", func(c *Config) {
 			c.D4 = RedisAddr{Addr: "[::1]:6380", DB: 0}
@@ -304,6 +357,7 @@ func TestLoadSample(t *testing.T) {
 	want := defaults(dir)
 	want.Queue = got.Queue // a random UUID; its form is checked below
 	want.HTTPServer = "127.0.0.1:8080"
+	want.MISPOrgUUID = DefaultMISPOrgUUID(got.Queue)
 	compareConfig(t, got, &want)
 	if q, ok := canonicalUUID(got.Queue); !ok || q != got.Queue || got.Queue[14] != '4' {
 		t.Errorf("sample queue %q is not a lower-case UUID v4", got.Queue)
@@ -335,6 +389,8 @@ func TestLoadSample(t *testing.T) {
 		t.Fatalf("sample defaults uncommented: %v", err)
 	}
 	want = defaults(tmp)
+	// The sample names the organisation UUID derived from its own queue.
+	want.MISPOrgUUID = got.MISPOrgUUID
 	compareConfig(t, cfg, &want)
 }
 
@@ -414,7 +470,7 @@ func compareConfig(t *testing.T, got, want *Config) {
 	}
 	g, w := *got, *want
 	g.Location, w.Location = nil, nil
-	if g != w {
+	if !reflect.DeepEqual(g, w) {
 		t.Errorf("config\n got: %+v\nwant: %+v", g, w)
 	}
 }

@@ -26,6 +26,7 @@ const (
 	keyMaxValueBytes   = "max_value_bytes"
 	keyGeoIPCountryDB  = "geoip_country_db"
 	keyGeoIPASNDB      = "geoip_asn_db"
+	keyDedupeDays      = "dedupe_days"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -43,11 +44,32 @@ type tomlFile struct {
 	MaxValueBytes   any `toml:"max_value_bytes"`
 	GeoIPCountryDB  any `toml:"geoip_country_db"`
 	GeoIPASNDB      any `toml:"geoip_asn_db"`
+
+	// Sharing (share.go).
+	MISP             any `toml:"misp"`
+	MISPOrgName      any `toml:"misp_org_name"`
+	MISPOrgUUID      any `toml:"misp_org_uuid"`
+	MISPEventInfo    any `toml:"misp_event_info"`
+	MISPTags         any `toml:"misp_tags"`
+	MISPDistribution any `toml:"misp_distribution"`
+	MISPPublished    any `toml:"misp_published"`
+	MISPTop          any `toml:"misp_top"`
+	MISPDays         any `toml:"misp_days"`
+	BlocklistDays    any `toml:"blocklist_days"`
+	BlocklistMin     any `toml:"blocklist_min"`
+	DedupeDays       any `toml:"dedupe_days"`
+	HTTPTLSCert      any `toml:"http_tls_cert"`
+	HTTPTLSKey       any `toml:"http_tls_key"`
+	HTTPUsers        any `toml:"http_users"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
+// Keys lists every key analyzer.toml accepts, sorted.
+func Keys() []string { return tomlKeys() }
+
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyGeoIPCountryDB, keyGeoIPASNDB}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyGeoIPCountryDB, keyGeoIPASNDB}
+	keys = append(keys, shareKeys()...)
 	sort.Strings(keys)
 	return keys
 }
@@ -76,6 +98,9 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
 	cfg.GeoIPCountryDB, cfg.GeoIPASNDB = "", ""
+	shareDefaults(cfg)
+	cfg.DedupeDays = defaultDedupeDays
+	cfg.TLSCert, cfg.TLSKey, cfg.HTTPUsers = "", "", ""
 
 	data, found, err := readFile(path, maxTOMLFileBytes, "a few lines of TOML settings")
 	if err != nil || !found {
@@ -146,6 +171,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		{keyMaxLineBytes, raw.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes, "", &cfg.MaxLineBytes},
 		{keyMaxAgeDays, raw.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays, " (0: no age limit)", &cfg.MaxAgeDays},
 		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
+		{keyDedupeDays, raw.DedupeDays, minDedupeDays, maxDedupeDays, " (0: count resent lines again)", &cfg.DedupeDays},
 	} {
 		if r.v == nil {
 			continue
@@ -159,6 +185,12 @@ func decodeTOML(path, data string, cfg *Config) error {
 			return fmt.Errorf("%s: %s %d is out of range; want %s", path, r.key, n, want)
 		}
 		*r.dst = int(n)
+	}
+	if err := decodeShare(path, &raw, cfg); err != nil {
+		return err
+	}
+	if err := decodeWeb(path, &raw, cfg); err != nil {
+		return err
 	}
 	return decodeGeoIP(path, raw, cfg)
 }

@@ -27,9 +27,13 @@ type Command struct {
 	FileGiven bool   // -f was given, so an empty name is refused
 	Poll      time.Duration
 	Flush     bool // -F
-	Version   string
-	Stdin     io.Reader
-	Log       *LogSink
+	// CheckConfig (-check-config) validates and prints the configuration
+	// to Out, then returns: no Redis, no log file, no output.
+	CheckConfig bool
+	Out         io.Writer
+	Version     string
+	Stdin       io.Reader
+	Log         *LogSink
 }
 
 // UsageError is a command line or configuration to correct: exit status 2.
@@ -57,6 +61,9 @@ func Main(ctx context.Context, c Command) error {
 	cfg, err := config.Load(c.ConfigDir)
 	if err != nil {
 		return &UsageError{err}
+	}
+	if c.CheckConfig {
+		return printConfig(c.Out, c, cfg, entries)
 	}
 	level := slog.LevelInfo
 	if c.Debug {
@@ -104,10 +111,12 @@ func Main(ctx context.Context, c Command) error {
 		"queue", cfg.Queue, "counting", cfg.Parsers, "pool", cfg.Pool, "http_server", cfg.HTTPServer,
 		"timezone", cfg.Location.String(), "compile_interval", cfg.CompileInterval.String(),
 		"output_dir", cfg.OutputDir, "chart_top", cfg.ChartTop, "batch_size", cfg.BatchSize,
-		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes,
+		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes, "dedupe_days", cfg.DedupeDays,
 		"geoip_country_db", cfg.GeoIPCountryDB, "geoip_asn_db", cfg.GeoIPASNDB, "poll", c.Poll.String(), "debug", c.Debug)
+	log.Info("sharing", "misp", cfg.MISP, "misp_org_name", cfg.MISPOrgName, "misp_org_uuid", cfg.MISPOrgUUID,
+		"misp_days", cfg.MISPDays, "misp_top", cfg.MISPTop, "blocklist_days", cfg.BlocklistDays, "blocklist_min", cfg.BlocklistMin)
 	if srv != nil {
-		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String())
+		log.Info("serving output, /healthz and /metrics", "addr", srv.Addr().String(), "https", srv.TLS(), "passwords", cfg.HTTPUsers != "")
 	}
 
 	switch {
@@ -129,9 +138,23 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
+	toml := filepath.Join(d.cfg.Dir, config.FileAnalyzerTOML)
+	if d.cfg.HTTPUsers != "" {
+		auth, err := web.NewAuth(d.cfg.HTTPUsers, d.metrics.HTTPAuthFailures)
+		if err != nil {
+			return nil, fmt.Errorf("%s: http_users: %w", toml, err)
+		}
+		h = auth.Wrap(h)
+	}
 	srv, err := web.Listen(d.cfg.HTTPServer, filepath.Join(d.cfg.Dir, config.FileHTTPServer), h)
 	if err != nil {
 		return nil, err
+	}
+	if d.cfg.TLSCert != "" {
+		if err := srv.UseTLS(d.cfg.TLSCert, d.cfg.TLSKey); err != nil {
+			srv.Close()
+			return nil, fmt.Errorf("%s: http_tls_cert/http_tls_key: %w", toml, err)
+		}
 	}
 	srv.SetLogger(d.log)
 	return srv, nil
@@ -181,7 +204,7 @@ func (d *Daemon) countFile(ctx context.Context, name string, in io.Reader, ref t
 	d.log.Info("reading", "file", name, "reference_time", ref.Format(time.RFC3339))
 	sum, err := d.RunFile(ctx, in, ref)
 	d.log.Info("file done", "file", name, "lines", sum.Lines, "counted", sum.Counted,
-		"skipped", sum.Skipped, "seconds", fmt.Sprintf("%.2f", sum.Duration.Seconds()))
+		"duplicates", sum.Duplicates, "skipped", sum.Skipped, "seconds", fmt.Sprintf("%.2f", sum.Duration.Seconds()))
 	if err != nil {
 		return fmt.Errorf("file not fully counted: %w", err)
 	}

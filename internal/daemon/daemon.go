@@ -14,11 +14,13 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/D4-project/analyzer-d4-log/internal/blocklist"
 	"github.com/D4-project/analyzer-d4-log/internal/compile"
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/geoip"
 	"github.com/D4-project/analyzer-d4-log/internal/ingest"
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
+	"github.com/D4-project/analyzer-d4-log/internal/misp"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
@@ -122,6 +124,8 @@ func New(o Options) *Daemon {
 	d.loop = &compile.Loop{
 		Compiler: d.compiler, Interval: cfg.CompileInterval, Final: shutdownCompile,
 		Clock: d.clock, Log: d.log, Metrics: d.metrics, CountingDown: d.cntOutage.Down,
+		Shares:   shares(cfg, d.store, d.clock, d.log),
+		Location: cfg.Location, Zone: cfg.TimezoneName,
 	}
 	io := ingest.Options{
 		Store: d.store, D4: d.d4Pool, Queue: cfg.Queue, Workers: cfg.Pool,
@@ -129,6 +133,7 @@ func New(o Options) *Daemon {
 		Parsers: o.Parsers,
 		Parse:   parsers.Options{Location: cfg.Location, MaxAge: cfg.MaxAge(), MaxValueBytes: cfg.MaxValueBytes},
 		Metrics: d.metrics, Log: d.log,
+		Memory:   stats.Memory{Days: cfg.DedupeDays},
 		D4Outage: d.d4Outage, CountingOutage: d.cntOutage,
 		Block: o.Block, Poll: o.Poll, Linger: o.Linger, BackoffMax: o.BackoffMax,
 		LockWait: o.LockWait, StartWait: o.StartWait,
@@ -137,7 +142,33 @@ func New(o Options) *Daemon {
 		GeoIP:     o.GeoIP,
 	}
 	d.ingester = ingest.New(io)
+	d.loop.LastCounted = d.ingester.LastCounted
 	return d
+}
+
+// shares builds the MISP feed (when misp is on) and the blocklist, which
+// the compile loop writes after each compile.
+func shares(cfg *config.Config, store *stats.Store, clock clockwork.Clock, log *slog.Logger) []func(context.Context) error {
+	var out []func(context.Context) error
+	if cfg.MISP {
+		feed := &misp.Feed{
+			Store: store, Dir: cfg.OutputDir + "/misp", Location: cfg.Location, Now: clock.Now, Log: log,
+			Settings: misp.Settings{
+				OrgName: cfg.MISPOrgName, OrgUUID: cfg.MISPOrgUUID, InfoPrefix: cfg.MISPEventInfo,
+				Tags: cfg.MISPTags, Distribution: cfg.MISPDistribution, Published: cfg.MISPPublished,
+				Top: cfg.MISPTop, Days: cfg.MISPDays,
+			},
+		}
+		out = append(out, func(ctx context.Context) error { _, err := feed.Write(ctx); return err })
+	}
+	if cfg.BlocklistDays > 0 { // always, in a loaded configuration (1 to 3660)
+		list := &blocklist.List{
+			Store: store, Dir: cfg.OutputDir + "/feeds", Days: cfg.BlocklistDays, Min: int64(cfg.BlocklistMin),
+			Location: cfg.Location, Now: clock.Now, Log: log,
+		}
+		out = append(out, func(ctx context.Context) error { _, err := list.Write(ctx); return err })
+	}
+	return out
 }
 
 // SSHDDir is where the sshd parser's output goes under the output dir.

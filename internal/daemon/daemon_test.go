@@ -58,6 +58,11 @@ func newHarness(t *testing.T) *harness { return newHarnessWith(t, nil) }
 
 // newHarnessWith wraps the parser with wrap when it is not nil.
 func newHarnessWith(t *testing.T, wrap func(parsers.Parser) parsers.Parser) *harness {
+	return newHarnessConfig(t, wrap, nil)
+}
+
+// newHarnessConfig also lets edit change the configuration, when not nil.
+func newHarnessConfig(t *testing.T, wrap func(parsers.Parser) parsers.Parser, edit func(*config.Config)) *harness {
 	if testing.Short() {
 		t.Skip("runs the daemon against real Redis for seconds; runs without -short")
 	}
@@ -69,6 +74,9 @@ func newHarnessWith(t *testing.T, wrap func(parsers.Parser) parsers.Parser) *har
 		Parsers: h.cnt.Addr(), Pool: 3,
 		Location: time.UTC, CompileInterval: time.Hour,
 		OutputDir: t.TempDir(), ChartTop: 10, BatchSize: 50, MaxLineBytes: 1 << 20,
+	}
+	if edit != nil {
+		edit(cfg)
 	}
 	h.d = New(Options{
 		Config: cfg, Log: slog.New(slog.NewTextHandler(h.log, nil)),
@@ -144,6 +152,42 @@ func yearTotals(c redis.Conn) int {
 		}
 	}
 	return n
+}
+
+// counted is the attempts counted so far, in every year.
+func (h *harness) counted() int {
+	c, err := redis.Dial("tcp", h.cnt.Addr(), redis.DialDatabase(1))
+	if err != nil {
+		return -1
+	}
+	defer c.Close()
+	return yearTotals(c)
+}
+
+// waitFor polls cond until it holds, failing the test after limit.
+func (h *harness) waitFor(limit time.Duration, what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("timed out after %v waiting for %s; log:\n%s", limit, what, h.log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitLog waits until the daemon's log contains s.
+func (h *harness) waitLog(s string) {
+	h.t.Helper()
+	h.waitFor(20*time.Second, fmt.Sprintf("%q in the log", s), func() bool { return strings.Contains(h.log.String(), s) })
+}
+
+// waitRedisErrors waits until the daemon has seen n failures of server.
+func (h *harness) waitRedisErrors(server string, n float64) {
+	h.t.Helper()
+	h.waitFor(30*time.Second, fmt.Sprintf("%v failures of the %s redis", n, server), func() bool {
+		return testutil.ToFloat64(h.d.metrics.RedisErrors.WithLabelValues(server)) >= n
+	})
 }
 
 func (h *harness) check(want workload.Expected) {
@@ -226,16 +270,14 @@ func TestCountingRedisOutage(t *testing.T) {
 	want := workload.Expect(ls, time.UTC)
 	h.run()
 	h.push(ls[:1000])
-	time.Sleep(300 * time.Millisecond)
+	h.waitFor(20*time.Second, "the first lines counted", func() bool { return h.counted() > 0 })
 	h.cnt.Kill()
+	h.waitLog(`msg="redis outage: `)
 	h.push(ls[1000:2000])
-	// Lines keep arriving for 10 s of outage.
-	for i := 0; i < 10; i++ {
-		time.Sleep(time.Second)
-		if i == 4 {
-			h.push(ls[2000:])
-		}
-	}
+	// Lines keep arriving through many failed retries of the outage.
+	h.waitRedisErrors("counting", 5)
+	h.push(ls[2000:])
+	h.waitRedisErrors("counting", 10)
 	q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
 	inFlight := h.d.cfg.Pool * h.d.cfg.BatchSize
 	if q < 2000-inFlight {
@@ -263,7 +305,8 @@ func TestD4RedisOutage(t *testing.T) {
 	h.push(ls[:1000])
 	h.waitCounted(workload.Expect(ls[:1000], time.UTC).Attempts, 20*time.Second)
 	h.d4.Shutdown()
-	time.Sleep(3 * time.Second)
+	h.waitLog("server=d4")
+	h.waitRedisErrors("d4", 3)
 	h.d4.Restart()
 	h.push(ls[1000:])
 	h.waitCounted(want.Attempts, 30*time.Second)
@@ -288,10 +331,8 @@ func TestCountingRedisAnsweringErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.push(ls[500:])
-	time.Sleep(2 * time.Second)
-	if !strings.Contains(h.log.String(), "OOM") {
-		t.Fatalf("no OOM error seen while Redis refused writes:\n%s", h.log.String())
-	}
+	h.waitLog("OOM")
+	h.waitRedisErrors("counting", 3)
 	if _, err := admin.Do("CONFIG", "SET", "maxmemory", "0"); err != nil {
 		t.Fatal(err)
 	}
@@ -425,7 +466,7 @@ func TestStopDuringOutageThenRecover(t *testing.T) {
 	h.run()
 	h.cnt.Kill()
 	h.push(ls)
-	time.Sleep(time.Second)
+	h.waitLog(`msg="redis outage: `)
 	start := time.Now()
 	h.stop()
 	if took := time.Since(start); took > 5*time.Second {

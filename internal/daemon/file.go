@@ -29,7 +29,7 @@ func (d *Daemon) Flush(ctx context.Context) error {
 	}
 	live, err := d.store.LiveConsumers(ctx)
 	if err == nil && len(live) > 0 {
-		err = fmt.Errorf("analyzer-d4-log is counting (%s); stop it first (./launch_server.sh -k): a flush under it would count its batches twice", strings.Join(live, ", "))
+		err = fmt.Errorf("analyzer-d4-log is counting (%s); run the flush with ./launch_server.sh -F (it stops the daemon, keeps the counting Redis, flushes, starts the daemon again), or stop the daemon alone with ./launch_server.sh -s: a flush under it would count its batches twice", strings.Join(live, ", "))
 	}
 	if err != nil {
 		if !existed {

@@ -7,12 +7,12 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
@@ -121,7 +121,7 @@ func TestLockWaitsOutAWriteRefusal(t *testing.T) {
 		l, err := h.d.ingester.TakeLock(ctx)
 		got <- result{l, err}
 	}()
-	time.Sleep(time.Second)
+	h.waitRedisErrors("counting", 3)
 	select {
 	case r := <-got:
 		t.Fatalf("lock under OOM returned %v, %v; want it to wait the outage out", r.l, r.err)
@@ -187,20 +187,26 @@ func TestFlushUnderAStartingDaemonCountsOnce(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx, nil) }()
-	time.Sleep(300 * time.Millisecond)
-	var stop atomic.Bool
+	h.waitFor(20*time.Second, "the second daemon holding the lock", func() bool {
+		live, _ := f.store.LiveConsumers(context.Background())
+		return len(live) > 0
+	})
+	pushed := make(chan struct{})
 	go func() { // lines keep arriving while the flush rebuilds
-		for i := 1500; i < len(ls) && !stop.Load(); i += 10 {
+		defer close(pushed)
+		for i := 1500; i < len(ls); i += 10 {
 			h.push(ls[i:min(i+10, len(ls))])
-			time.Sleep(2 * time.Millisecond)
 		}
 	}()
 	// Flush step 2: Rebuild (marker, FLUSHDB, recount) under the live daemon.
 	if _, err := f.store.Rebuild(context.Background(), time.UTC, 100, nil); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(3 * time.Second)
-	stop.Store(true)
+	<-pushed
+	h.waitFor(30*time.Second, "the queue drained", func() bool {
+		q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
+		return q == 0
+	})
 	cancel()
 	<-done
 	got := totalAttempts(t, h.cnt.Addr())
@@ -222,10 +228,9 @@ func TestLeftoverSlotIsDrainedToEmpty(t *testing.T) {
 	raw.Do("SET", "alog:batch:"+queue+":7", "B 2")
 	raw.Do("LPUSH", pk, ls[2].Raw) // late line at head
 	h.run()
-	time.Sleep(2 * time.Second)
-	n, _ := redis.Int(raw.Do("LLEN", pk))
+	h.waitFor(20*time.Second, "the leftover slot drained to empty", func() bool {
+		n, _ := redis.Int(raw.Do("LLEN", pk))
+		return n == 0
+	})
 	h.stop()
-	if n != 0 {
-		t.Fatalf("%d line(s) stranded in %s for the rest of the run", n, pk)
-	}
 }

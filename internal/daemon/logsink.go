@@ -34,6 +34,30 @@ func (s *LogSink) Attach(name string) error {
 	return nil
 }
 
+// Reopen closes the log file and opens its name again, for log rotation:
+// after the rotator renamed the file, lines go to a new file of the same
+// name. The swap happens under the lock every Write takes, so each line
+// lands whole in exactly one of the two files. When the name cannot be
+// opened (a directory made read-only), the old file is kept, so nothing is
+// lost, and the error says so. Without an attached file it does nothing.
+func (s *LogSink) Reopen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.file == nil {
+		return nil
+	}
+	f, err := os.OpenFile(s.name, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("reopen the log file %s: %w; still writing to the file it replaced", s.name, err)
+	}
+	old := s.file
+	s.file, s.failed = f, false
+	if err := old.Close(); err != nil {
+		fmt.Fprintf(s.stderr, "analyzer-d4-log: closing the rotated log file: %v\n", err)
+	}
+	return nil
+}
+
 // Attached reports whether the log file is attached.
 func (s *LogSink) Attached() bool {
 	s.mu.Lock()

@@ -269,7 +269,10 @@ func TestSecondDaemonOnAQueueIsRefused(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	d3 := second()
 	go func() { done <- d3.Run(ctx, nil) }()
-	time.Sleep(500 * time.Millisecond)
+	h.waitFor(20*time.Second, "the new daemon holding the lock", func() bool {
+		live, _ := h.d.store.LiveConsumers(context.Background())
+		return len(live) > 0
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("daemon after the first stopped: %v", err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
@@ -44,6 +45,9 @@ func TestQueueEndToEndThenFlush(t *testing.T) {
 	}
 	e := newEnv(t, "")
 	lines := mixed(6000, 1)
+	// The daemon runs with the default max_value_bytes: long values are
+	// stored capped.
+	lines = workload.CapValues(lines, config.DefaultMaxValueBytes)
 	want := workload.Expect(lines, time.UTC)
 	// Some lines wait in the queue before the daemon starts, the rest
 	// arrive while it runs.
@@ -89,6 +93,9 @@ func TestFileModeGivesTheSameStatistics(t *testing.T) {
 	}
 	e := newEnv(t, "")
 	lines := mixed(5000, 2)
+	// The daemon runs with the default max_value_bytes: long values are
+	// stored capped.
+	lines = workload.CapValues(lines, config.DefaultMaxValueBytes)
 	want := workload.Expect(lines, time.UTC)
 	path := filepath.Join(e.dir, "auth.log")
 	writeLines(t, path, lines)

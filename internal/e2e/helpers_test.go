@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -108,8 +109,26 @@ func (e *env) push(lines []workload.Line) {
 // proc is one running daemon.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *bytes.Buffer
+	out    *syncBuffer
 	exited chan error
+}
+
+// syncBuffer is the daemon's output, read by the test while it is written.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
 
 func (e *env) start(args ...string) *proc {
@@ -123,7 +142,7 @@ func (e *env) startWithStdin(stdin io.Reader, args ...string) *proc {
 	cmd.Stdin = stdin
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "TZ=UTC")
-	out := &bytes.Buffer{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	must(e.t, cmd.Start())
 	p := &proc{cmd: cmd, out: out, exited: make(chan error, 1)}
@@ -154,9 +173,22 @@ func (e *env) runWithStdin(stdin io.Reader, args ...string) (int, string) {
 	return -1, ""
 }
 
-// stop sends SIGTERM and requires exit 0 within limit.
+// stop sends SIGTERM and requires exit 0 within limit. It first waits for
+// the daemon's start line: a signal that arrives before the process has
+// set up its handlers (a race-enabled binary on a loaded machine starts
+// slowly) kills it, which says nothing about its stop.
 func (p *proc) stop(t *testing.T, limit time.Duration) {
 	t.Helper()
+	for deadline := time.Now().Add(limit); !strings.Contains(p.out.String(), "msg=start "); {
+		if time.Now().After(deadline) {
+			t.Fatalf("no start line within %v; output:\n%s", limit, tail(p.out.String()))
+		}
+		select {
+		case err := <-p.exited:
+			t.Fatalf("exited before its start line: %v; output:\n%s", err, tail(p.out.String()))
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	must(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case err := <-p.exited:

@@ -16,8 +16,12 @@ import (
 // FileSummary is what File did.
 type FileSummary struct {
 	Lines, Counted int64
-	Skipped        string
-	Duration       time.Duration
+	// Duplicates are the lines skipped as identical to one counted within
+	// the memory's window (Options.Memory): a file counted twice adds
+	// nothing the second time.
+	Duplicates int64
+	Skipped    string
+	Duration   time.Duration
 }
 
 // ErrInterrupted is returned by File when ctx ends before the input does.
@@ -129,7 +133,7 @@ func (in *Ingester) File(ctx context.Context, r io.Reader, ref time.Time) (FileS
 	<-reported
 
 	t := in.progress.totals()
-	sum := FileSummary{Lines: t.lines, Counted: t.counted, Skipped: in.summary(t.skipped), Duration: in.clock.Since(start)}
+	sum := FileSummary{Lines: t.lines, Counted: t.counted, Duplicates: t.skipped[in.dupR], Skipped: in.summary(t.skipped), Duration: in.clock.Since(start)}
 	if readErr == nil {
 		readErr = applyErr
 	}

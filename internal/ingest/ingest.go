@@ -116,6 +116,11 @@ type Options struct {
 	NewID  func() string   // batch IDs and lock tokens; default: 128 random bits
 	Jitter func() float64  // in [0,1); default: math/rand
 
+	// Memory is how long counted lines are remembered, so that a line
+	// sent again (a restarted sensor's tail -n2000) is skipped as
+	// "duplicate" instead of counted twice; zero remembers nothing.
+	Memory stats.Memory
+
 	// WrapParse, when set, wraps every parser built; tests use it to make
 	// the parser panic and prove that a panic costs one line.
 	WrapParse func(parsers.Parser) parsers.Parser
@@ -132,6 +137,7 @@ type Ingester struct {
 	reasons []string // index 0 is counted; see newBatchParser
 	tooLong int      // index of "too_long" in reasons
 	panicR  int      // index of "panic" in reasons
+	dupR    int      // index of "duplicate" in reasons
 
 	progress *Progress
 
@@ -148,6 +154,9 @@ type Ingester struct {
 const (
 	ReasonTooLong = "too_long"
 	ReasonPanic   = "panic"
+	// ReasonDuplicate: the line is identical to one counted within
+	// Options.Memory (SPEC §15).
+	ReasonDuplicate = "duplicate"
 )
 
 // SkipReasons lists the skip labels of entries plus ingest's own, for the
@@ -158,7 +167,7 @@ func SkipReasons(entries []parsers.Entry) []string {
 
 func withOwnReasons(rs []string) []string {
 	out := append([]string(nil), rs...)
-	for _, own := range []string{ReasonTooLong, ReasonPanic} {
+	for _, own := range []string{ReasonTooLong, ReasonPanic, ReasonDuplicate} {
 		found := false
 		for _, r := range out {
 			found = found || r == own
@@ -210,6 +219,8 @@ func New(o Options) *Ingester {
 			in.tooLong = i
 		case ReasonPanic:
 			in.panicR = i
+		case ReasonDuplicate:
+			in.dupR = i
 		}
 	}
 	in.progress = &Progress{skipped: make([]int64, len(in.reasons))}

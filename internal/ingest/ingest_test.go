@@ -218,8 +218,18 @@ func TestIdleCostsOneWaitAndATrickleIsGathered(t *testing.T) {
 		}
 		return n
 	}
-	// Let the workers claim their slots once and settle into waiting.
-	time.Sleep(1500 * time.Millisecond)
+	// Wait until the workers have claimed their slots once and one of
+	// them blocks on the queue.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		s, _ := redis.String(d4.Conn(0).Do("INFO", "clients"))
+		if strings.Contains(s, "blocked_clients:1\r\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no worker blocked on the idle queue:\n%s", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	before := processed()
 	const idle = 3 * time.Second
 	time.Sleep(idle)

@@ -17,6 +17,7 @@ type batchParser struct {
 	batch   *stats.Batch
 	skipped []int // by reason index; see Ingester.reasons
 	lines   int64 // lines read into this batch
+	now     time.Time
 }
 
 func (in *Ingester) newBatchParser() *batchParser {
@@ -37,6 +38,10 @@ func (p *batchParser) reset() {
 	p.batch.Reset()
 	clear(p.skipped)
 	p.lines = 0
+	// The memory's window is on the wall clock, once per batch: it is
+	// how long the counting Redis keeps a day's memory, whatever the
+	// reference time of year inference.
+	p.now = p.in.clock.Now()
 }
 
 func (p *batchParser) skipTooLong() { p.skipped[p.in.tooLong]++ }
@@ -65,6 +70,11 @@ func (p *batchParser) line(line []byte, ref time.Time) {
 		p.skipped[reason]++
 		return
 	}
+	if until, ok := p.in.o.Memory.Until(ev.Time, p.now); ok {
+		// A duplicate within the batch is tallied by the batch.
+		p.batch.AddOnce(ev.Time, ev.Host, ev.User, ev.Src, stats.HashLine(line), until)
+		return
+	}
 	p.batch.Add(ev.Time, ev.Host, ev.User, ev.Src)
 }
 
@@ -72,6 +82,8 @@ func (p *batchParser) line(line []byte, ref time.Time) {
 func (p *batchParser) publish(lines int, start, end time.Time) {
 	in := p.in
 	m := in.o.Metrics
+	// Known only once Apply ran: the lines counted by earlier batches.
+	p.skipped[in.dupR] = p.batch.Duplicates()
 	m.Popped.Add(float64(lines))
 	counted := p.batch.Len()
 	m.Counted.Add(float64(counted))

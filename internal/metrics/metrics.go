@@ -47,6 +47,9 @@ type Metrics struct {
 	// is 1 while such a key holds counting up.
 	ForeignKeyRefusals prometheus.Counter
 	CountingBlocked    prometheus.Gauge
+	// HTTPAuthFailures counts web requests refused for missing or wrong
+	// credentials (http_users); a steady rise is someone guessing.
+	HTTPAuthFailures prometheus.Counter
 }
 
 // New registers every metric on reg, plus analyzer_d4_log_build_info
@@ -138,6 +141,11 @@ func New(reg prometheus.Registerer, version string, skipReasons []string) *Metri
 			Namespace: namespace,
 			Name:      "counting_blocked",
 			Help:      "1 while counting is held up by a key of the wrong type in the counting redis (see the log and /healthz).",
+		}),
+		HTTPAuthFailures: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "http_auth_failures_total",
+			Help:      "Web requests refused with 401 for missing or wrong credentials (http_users).",
 		}),
 	}
 	// The process and Go runtime collectors, as every Prometheus exporter

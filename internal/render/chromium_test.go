@@ -52,6 +52,7 @@ func TestPagesInChromium(t *testing.T) {
 	if err := WritePages(filepath.Join(root, "empty", "sshd"), Index{}); err != nil {
 		t.Fatal(err)
 	}
+	writeTestStatus(t, root)
 	var periods []string
 	periods = append(append(append(periods, idx.Days...), idx.Months...), idx.Years...)
 	for _, p := range periods {

@@ -326,6 +326,9 @@ func WriteOverview(dir string, o Overview) error {
 	if err != nil {
 		return fmt.Errorf("write overview json: %w", err)
 	}
+	if err := writeAssets(dir); err != nil {
+		return err
+	}
 	err = WriteFileAtomic(filepath.Join(dir, OverviewFile), func(w io.Writer) error { return tmpl.Execute(w, view) })
 	if err != nil {
 		return fmt.Errorf("write overview page: %w", err)

@@ -36,6 +36,7 @@ func TestOverviewInChromium(t *testing.T) {
 	if err := WriteOverview(empty, Overview{}); err != nil {
 		t.Fatal(err)
 	}
+	writeTestStatus(t, root)
 
 	var mu sync.Mutex
 	served := map[string]int{}

@@ -22,6 +22,10 @@ var (
 	pageTemplate string
 	//go:embed assets/load.js
 	loadJS string
+	//go:embed assets/fresh.js
+	freshJS string
+	//go:embed assets/favicon.svg
+	faviconSVG string
 )
 
 // Index is what the pages need to offer only periods that have data.
@@ -85,7 +89,7 @@ type fallbackChart struct {
 }
 
 // WritePages writes dailystatistics.html, monthlystatistics.html,
-// yearlystatistics.html and load.js into dir (the sshd output directory),
+// yearlystatistics.html, load.js, fresh.js and favicon.svg into dir (the sshd output directory),
 // each atomically. The index is embedded in each page as JSON, so the pages
 // work from file:// as well as from any static server at any path; every
 // link they make is relative.
@@ -124,12 +128,21 @@ func WritePages(dir string, idx Index) error {
 			return fmt.Errorf("write %s page: %w", p.Name, err)
 		}
 	}
-	err = WriteFileAtomic(filepath.Join(dir, "load.js"), func(w io.Writer) error {
-		_, err := io.WriteString(w, loadJS)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("write page script: %w", err)
+	return writeAssets(dir)
+}
+
+// writeAssets writes the scripts and the icon every page refers to. The
+// favicon is a file rather than a data: URL so that the pages' and the
+// daemon's Content-Security-Policy need not allow data: images.
+func writeAssets(dir string) error {
+	for _, a := range []struct{ name, body string }{{"load.js", loadJS}, {"fresh.js", freshJS}, {"favicon.svg", faviconSVG}} {
+		err := WriteFileAtomic(filepath.Join(dir, a.name), func(w io.Writer) error {
+			_, err := io.WriteString(w, a.body)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("write %s: %w", a.name, err)
+		}
 	}
 	return nil
 }

@@ -77,8 +77,8 @@ func TestWritePages(t *testing.T) {
 		if regexp.MustCompile(`(?i)\son[a-z]+=`).MatchString(page) {
 			t.Errorf("%s: inline event handler", p.File)
 		}
-		if strings.Count(page, "<script") != 2 || !strings.Contains(page, `<script src="load.js"></script>`) {
-			t.Errorf("%s: want exactly the index and load.js scripts", p.File)
+		if strings.Count(page, "<script") != 3 || !strings.Contains(page, `<script src="load.js"></script>`) || !strings.Contains(page, `<script src="fresh.js"></script>`) {
+			t.Errorf("%s: want exactly the index, load.js and fresh.js scripts", p.File)
 		}
 	}
 	daily := readPage(t, dir, "dailystatistics.html")

@@ -200,8 +200,10 @@ func buildDaemon(t *testing.T, dir string) {
 }
 
 // sshdLine is a line of the D4 analyzer queue, as a sensor ships it.
-func sshdLine(user, src string) string {
-	return "Nov 25 10:00:00 web1 sshd[1]: Invalid user " + user + " from " + src + " port 22"
+// sshdLine is one attempt; pid tells attempts apart, as sshd's process
+// ids do (identical lines are one attempt sent twice, and count once).
+func sshdLine(pid int, user, src string) string {
+	return "Nov 25 10:00:00 web1 sshd[" + strconv.Itoa(pid) + "]: Invalid user " + user + " from " + src + " port 22"
 }
 
 // TestLaunchAndStop runs the shipped scripts, redis.conf and conf.sample
@@ -307,6 +309,9 @@ func TestLaunchAndStop(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("launch_server.sh: exit %d:\n%s", r.code, r.out)
 	}
+	if !strings.Contains(r.out, "conf/ does not exist: using conf.sample/") {
+		t.Errorf("launch without conf/ does not say it uses conf.sample/:\n%s", r.out)
+	}
 	id := screenSession(t, env, session)
 	if id == "" {
 		t.Fatalf("no screen session %s after launch:\n%s", session, r.out)
@@ -329,8 +334,8 @@ func TestLaunchAndStop(t *testing.T) {
 	// Count a few lines.
 	queue := dialRedis(t, d4Port, 2)
 	lines := []string{
-		sshdLine("admin", "192.0.2.1"), sshdLine("admin", "192.0.2.1"), sshdLine("admin", "192.0.2.2"),
-		sshdLine("root", "2001:db8::1"), sshdLine("root", "192.0.2.1"),
+		sshdLine(101, "admin", "192.0.2.1"), sshdLine(102, "admin", "192.0.2.1"), sshdLine(103, "admin", "192.0.2.2"),
+		sshdLine(104, "root", "2001:db8::1"), sshdLine(105, "root", "192.0.2.1"),
 		"Nov 25 10:00:01 web1 CRON[7]: (root) CMD (true)",
 	}
 	for _, l := range lines {
@@ -395,6 +400,59 @@ func TestLaunchAndStop(t *testing.T) {
 	}
 	if out := run(t, "/", env, 10*time.Second, screenBin, "-ls").out; strings.Count(out, "."+session+"\t") != 1 {
 		t.Errorf("want one session %s after the second launch:\n%s", session, out)
+	}
+
+	// Log rotation: rename the log, SIGHUP; the daemon keeps running and
+	// writes to a new file of the same name.
+	logPath := filepath.Join(dir, "analyzer-d4-log.log")
+	if err := os.Rename(logPath, logPath+".1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(daemons[0], syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if !waitFor(10*time.Second, func() bool {
+		b, err := os.ReadFile(logPath)
+		return err == nil && strings.Contains(string(b), "log file reopened (SIGHUP)")
+	}) {
+		t.Errorf("no new analyzer-d4-log.log saying it was reopened within 10 s of SIGHUP")
+	}
+	if got := procsIn(t, "analyzer-d4-log", dir); len(got) != 1 || got[0] != daemons[0] {
+		t.Errorf("daemons after SIGHUP: %v, want %d still running", got, daemons[0])
+	}
+	if !strings.Contains(readFile(t, logPath+".1"), "msg=start") {
+		t.Errorf("the rotated log lost its start line")
+	}
+
+	// -s stops the daemon alone; the counting Redis keeps running.
+	r = run(t, elsewhere, env, 60*time.Second, bash, script, "-s")
+	if r.code != 0 || !strings.Contains(r.out, "analyzer-d4-log stopped") || !strings.Contains(r.out, "keeps running") {
+		t.Errorf("launch_server.sh -s: exit %d:\n%s", r.code, r.out)
+	}
+	if got := procsIn(t, "analyzer-d4-log", dir); len(got) != 0 {
+		t.Errorf("daemons after -s: %v, want none", got)
+	}
+	if got := runID(); got != firstRun {
+		t.Errorf("-s restarted the counting Redis (run_id %s, then %s)", firstRun, got)
+	}
+
+	// -F: the rebuild runs against the running Redis, then the daemon
+	// starts again; the counts are the same.
+	r = run(t, elsewhere, env, 120*time.Second, bash, script, "-F")
+	if r.code != 0 || !strings.Contains(r.out, "rebuild done; starting the daemon again") {
+		t.Fatalf("launch_server.sh -F: exit %d:\n%s", r.code, r.out)
+	}
+	checkCounts(counts, "after launch_server.sh -F")
+	if got := runID(); got != firstRun {
+		t.Errorf("-F restarted the counting Redis (run_id %s, then %s)", firstRun, got)
+	}
+	daemons = procsIn(t, "analyzer-d4-log", dir)
+	if len(daemons) != 1 {
+		t.Fatalf("%d daemons after -F, want 1", len(daemons))
+	}
+	windows = run(t, "/", env, 10*time.Second, screenBin, "-S", id, "-Q", "windows")
+	if n := strings.Count(windows.out, "alog-ingester"); n != 1 {
+		t.Errorf("after -s and -F the session has %d windows alog-ingester, want 1: %q", n, windows.out)
 	}
 
 	// Stop.

@@ -25,7 +25,7 @@ import (
 // root is the repository root, seen from this package's directory.
 const root = "../.."
 
-var scripts = []string{"install_server.sh", "launch_server.sh"}
+var scripts = []string{"install_server.sh", "launch_server.sh", "contrib/d4-sensor.sh"}
 
 // needTool returns the path of a program the test cannot do without.
 func needTool(t *testing.T, name string) string {
@@ -457,7 +457,7 @@ func TestLaunchHelp(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("launch_server.sh -h: exit %d:\n%s", r.code, r.out)
 	}
-	for _, want := range []string{`screen session "alog"`, "alog-redis", "alog-ingester", "port 6500", "-k"} {
+	for _, want := range []string{`screen session "alog"`, "alog-redis", "alog-ingester", "port 6500", "-k", "-s ", "-F ", "-c DIR", "conf.sample, the shipped reference"} {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("launch_server.sh -h does not mention %q:\n%s", want, r.out)
 		}

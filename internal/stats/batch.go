@@ -26,6 +26,10 @@ type Batch struct {
 	derivedKinds []string
 	derivedVals  []Derived
 	names        []map[string]string
+	// ids are the identities of the remembered lines added (AddOnce), and
+	// dups the lines left out as duplicates (see Duplicates).
+	ids  map[LineID]struct{}
+	dups int
 }
 
 type dayAgg struct {
@@ -34,6 +38,10 @@ type dayAgg struct {
 	records []byte              // packed attempt records of this day
 	n       int64
 	derived []map[string]int64 // by derived kind index; nil without
+	// memos are the remembered lines of this day (AddOnce), until when
+	// their memory lasts.
+	memos []memo
+	until int64
 }
 
 // NewBatch returns an empty batch.
@@ -52,6 +60,8 @@ func (b *Batch) Reset() {
 	b.last = nil
 	b.lastKey = 0
 	b.resetDerived()
+	clear(b.ids)
+	b.dups = 0
 }
 
 // Add records one attempt. t must already be in the configured location:
@@ -62,6 +72,11 @@ func (b *Batch) Add(t time.Time, host, user, src []byte) {
 }
 
 func (b *Batch) add(t time.Time, host, user, src []byte, store bool) {
+	b.addTo(b.dayOf(t), t.Unix(), host, user, src, store)
+}
+
+// dayOf returns the aggregate of t's calendar day, made on first use.
+func (b *Batch) dayOf(t time.Time) *dayAgg {
 	y, m, d := t.Date()
 	key := int32(y*10000 + int(m)*100 + d)
 	agg := b.last
@@ -77,6 +92,11 @@ func (b *Batch) add(t time.Time, host, user, src []byte, store bool) {
 		}
 		b.last, b.lastKey = agg, key
 	}
+	return agg
+}
+
+// addTo counts one attempt on agg's day.
+func (b *Batch) addTo(agg *dayAgg, unix int64, host, user, src []byte, store bool) {
 	inc(agg.members[0], user)
 	inc(agg.members[1], src)
 	inc(agg.members[2], host)
@@ -84,7 +104,7 @@ func (b *Batch) add(t time.Time, host, user, src []byte, store bool) {
 		b.addDerived(agg, src)
 	}
 	if store {
-		agg.records = appendRecord(agg.records, t.Unix(), host, user, src)
+		agg.records = appendRecord(agg.records, unix, host, user, src)
 	}
 	agg.n++
 	b.n++
@@ -123,6 +143,8 @@ type plan struct {
 	firstSeen [][]interface{} // by kind index of the batch
 	// firstKinds names the kinds of firstSeen.
 	firstKinds []string
+	// seen holds the remembered lines by day, days in order.
+	seen []seenDay
 }
 
 // plan sums the batch's days into months and years.
@@ -201,6 +223,9 @@ func (b *Batch) plan() plan {
 		if len(agg.records) > 0 {
 			p.records[per.Day] = append(p.records[per.Day], agg.records)
 		}
+		if len(agg.memos) > 0 {
+			p.seen = append(p.seen, seenDay{day: per.Day, key: dk, until: agg.until, memos: agg.memos})
+		}
 	}
 	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {
 		for _, co := range c {
@@ -237,7 +262,9 @@ func pick[T any](m map[string]T, order []string) []T {
 //	then four sections of groups, each a count G and G times
 //	(key, m, m items): sorted sets to ZINCRBY (items: by, member),
 //	toupdate sets to SADD (items: member), first-seen sorted sets to
-//	ZADD LT (items: day, member), attempt lists to RPUSH (items: element).
+//	ZADD LT (items: day, member), attempt lists to RPUSH (items: element),
+//	then the memory of counted lines: a count D and D times (SeenKey,
+//	bucket key prefix, until, m, m LineIDs).
 func (p plan) args(rec *Applied) []interface{} {
 	n := 20 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3
 	for g := range p.toupdate {
@@ -248,6 +275,9 @@ func (p plan) args(rec *Applied) []interface{} {
 	}
 	for _, elems := range p.records {
 		n += len(elems)
+	}
+	for _, sd := range p.seen {
+		n += 4 + len(sd.memos)
 	}
 	a := make([]interface{}, 0, n)
 	a = append(a, StatsDB, AttemptsDB)
@@ -312,6 +342,19 @@ func (p plan) args(rec *Applied) []interface{} {
 		a = append(a, AttemptsKey(day), len(elems))
 		for _, e := range elems {
 			a = append(a, e)
+		}
+	}
+
+	a = append(a, len(p.seen))
+	for _, sd := range p.seen {
+		a = append(a, SeenKey(sd.day), seenBucketPrefix(sd.day), sd.until, len(sd.memos))
+		// One backing array for the day's identities, sliced per line.
+		const w = seenWidth
+		ids := make([]byte, w*len(sd.memos))
+		for i, m := range sd.memos {
+			id := ids[w*i : w*i+w : w*i+w]
+			copy(id, m.id[:w])
+			a = append(a, id)
 		}
 	}
 	return a

@@ -11,6 +11,22 @@
 // applied-batch records of the exactly-once protocol: they live beside the
 // attempts rather than beside the statistics so that a flush (FLUSHDB of
 // DB 1) can never forget which batches were already counted.
+//
+// DB 0 also holds the memory of counted lines (SPEC §15, seen.go): a line
+// identical to one counted within dedupe_days is a resend (a restarted
+// tail -n2000, a reconnecting client), not a new attempt, and is skipped.
+// It is written by the same script as the counting, so that a batch
+// counted is remembered and a batch not counted is not, and it lives in DB
+// 0 so that a flush keeps it. A line's identity is SHA-256 of its bytes
+// (without one trailing '\r'), of which the memory keeps the first 96 bits,
+// 12 bytes a line: SHA-256 is in the standard library, runs on the CPU's
+// SHA instructions at well over a million lines a second, and spreads any
+// input, however crafted, evenly over those bits. With S lines remembered
+// and N looked up, the expected number of new lines mistaken for resent
+// ones is about N*S/2^96: a billion remembered lines and ten billion looked
+// up give 1e-10, so a collision is not a practical concern. Fewer bits
+// would not be safe at that scale (64 bits: 0.5); more would cost memory
+// that the 24-bytes-a-line budget does not have.
 package stats
 
 import (

@@ -61,6 +61,7 @@ local function bad(db, k, want)
   if t ~= 'none' and t ~= want then return {'wrongtype', db, k, t, want} end
   return nil
 end
+`+seenLua+`
 local r
 redis.call('SELECT', adb)
 if ARGV[3] ~= '' then
@@ -88,9 +89,23 @@ local function groups(step)
   return g
 end
 local zincr, sets, first, lists = groups(2), groups(1), groups(2), groups(1)
+local seen = {}
+local nseen = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, nseen do
+  local m = tonumber(ARGV[i + 3])
+  seen[#seen + 1] = {meta = ARGV[i], pre = ARGV[i + 1], untl = ARGV[i + 2], m = m, s = i + 4}
+  i = i + 4 + m
+end
 for _, g in ipairs(lists) do
   r = bad(adb, g[1], 'list') if r then return r end
 end
+local dups
+dups, r = seenCheck(seen)
+if r then return r end
+-- A line counted before makes the whole batch wait: Apply takes it out
+-- and sends the rest, so that the aggregated increments stay exact.
+if #dups > 0 then return {'seen', dups} end
 redis.call('SELECT', sdb)
 for _, g in ipairs(zincr) do
   r = bad(sdb, g[1], 'zset') if r then return r end
@@ -139,6 +154,7 @@ if nt > 0 then
 end
 redis.call('SELECT', adb)
 for _, g in ipairs(lists) do bulk('RPUSH', g[1], nil, g[2], g[3]) end
+seenWrite(seen)
 if ARGV[3] ~= '' then redis.call('SET', ARGV[3], ARGV[4]) end
 return {'ok'}`)
 
@@ -161,20 +177,50 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	if b.Len() == 0 && rec == nil {
 		return nil
 	}
-	args := b.plan().args(rec)
 	conn, err := s.Attempts.GetContext(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
-	reply, err := redis.Values(applyScript.Do(conn, args...))
-	if err != nil {
-		// A refusal (OOM, READONLY, MISCONF) stops the script at its first
-		// write, before anything is written; the error says what the
-		// operator must fix.
-		return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), err)
+	// Each round either commits or takes at least one line out of the
+	// batch, so the loop ends.
+	for {
+		p := b.plan()
+		reply, err := redis.Values(applyScript.Do(conn, p.args(rec)...))
+		if err != nil {
+			// A refusal (OOM, READONLY, MISCONF) stops the script at its
+			// first write, before anything is written; the error says
+			// what the operator must fix.
+			return fmt.Errorf("apply batch of %d attempts: %w", b.Len(), err)
+		}
+		if dups, ok := seenReply(reply); ok {
+			// Nothing was written: the lines counted before are taken out
+			// and the rest is sent again, checked again.
+			before := b.Len()
+			b.without(p, dups)
+			if b.Len() >= before {
+				return fmt.Errorf("apply batch: the counting redis named lines counted before that the batch does not hold (%v); this is a bug, report it", dups)
+			}
+			continue
+		}
+		return applyOutcome(reply, rec)
 	}
-	return applyOutcome(reply, rec)
+}
+
+// seenReply reads the script's answer listing the lines of the batch that
+// were counted before, as indexes of the plan's memory section.
+func seenReply(reply []interface{}) ([]int, bool) {
+	if len(reply) != 2 {
+		return nil, false
+	}
+	if w, _ := redis.String(reply[0], nil); w != "seen" {
+		return nil, false
+	}
+	dups, err := redis.Ints(reply[1], nil)
+	if err != nil || len(dups) == 0 {
+		return nil, false
+	}
+	return dups, true
 }
 
 // applyOutcome turns the script's answer into Apply's error.

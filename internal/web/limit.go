@@ -1,6 +1,7 @@
 package web
 
 import (
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -165,6 +166,9 @@ func (l *limitListener) evictOldestIdle() bool {
 
 // connState is the http.Server's ConnState hook.
 func (l *limitListener) connState(c net.Conn, st http.ConnState) {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
 	lc, ok := c.(*limitConn)
 	if !ok {
 		return

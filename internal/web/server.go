@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -47,8 +48,9 @@ type Server struct {
 	lim        *limitListener // ln under the connection cap; what Run serves
 	srv        *http.Server
 	grace      time.Duration
-	writeStall time.Duration // per-write deadline; handed to the connections by Run
-	log        *slog.Logger  // nil until SetLogger
+	writeStall time.Duration               // per-write deadline; handed to the connections by Run
+	log        *slog.Logger                // nil until SetLogger
+	cert       *reloaded[*tls.Certificate] // nil: plain HTTP; set by UseTLS
 
 	warnMu   sync.Mutex
 	lastWarn time.Time // last log line about evictions; under warnMu
@@ -105,7 +107,13 @@ func (s *Server) SetLogger(l *slog.Logger) {
 	}
 	s.log = l.With("component", "http")
 	s.srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
+	if s.cert != nil {
+		s.cert.setLogger(s.log)
+	}
 }
+
+// TLS reports whether the server speaks HTTPS (see UseTLS).
+func (s *Server) TLS() bool { return s.cert != nil }
 
 // Addr is the address the server is bound to (useful when addr had port 0).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
@@ -118,8 +126,14 @@ func (s *Server) Run(ctx context.Context) error {
 	s.lim.onEvict = s.warnEvicted
 	s.lim.writeStall = s.writeStall
 	s.srv.ConnState = s.lim.connState
+	var ln net.Listener = s.lim
+	if s.cert != nil {
+		// Over the limit listener, so TLS connections count against the
+		// cap and their writes keep the stall deadline.
+		ln = tls.NewListener(s.lim, s.srv.TLSConfig)
+	}
 	done := make(chan error, 1) // written once by the serving goroutine
-	go func() { done <- s.srv.Serve(s.lim) }()
+	go func() { done <- s.srv.Serve(ln) }()
 
 	select {
 	case err := <-done:

@@ -389,14 +389,17 @@ func requestBig(t *testing.T, addr string) net.Conn {
 }
 
 func TestSlowReaderGetsWholeFile(t *testing.T) {
-	const stall = 200 * time.Millisecond
-	s, content, _ := startDownloads(t, 2<<20, stall)
+	// The deadline leaves room for a loaded machine (the race detector,
+	// other tests) to pause a goroutine for a while: the test is about a
+	// client that keeps reading, not about scheduling.
+	const stall = time.Second
+	s, content, _ := startDownloads(t, 4<<20, stall)
 	c := requestBig(t, s.Addr().String())
 
-	// 16 KiB every 5 ms: slow, and the download lasts several times the
+	// 16 KiB every 10 ms: slow, and the download lasts over twice the
 	// per-write deadline, but every write makes progress well within it.
 	began := time.Now()
-	resp, err := http.ReadResponse(bufio.NewReaderSize(&throttled{r: c, chunk: 16 << 10, pause: 5 * time.Millisecond}, 16<<10), nil)
+	resp, err := http.ReadResponse(bufio.NewReaderSize(&throttled{r: c, chunk: 16 << 10, pause: 10 * time.Millisecond}, 16<<10), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

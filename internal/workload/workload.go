@@ -6,11 +6,13 @@
 package workload
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"strconv"
 	"time"
+	"unicode/utf8"
 )
 
 // Line is one generated log line.
@@ -257,4 +259,43 @@ func (e Expected) Diff(got map[string]map[string]float64) []string {
 	}
 	sort.Strings(diffs)
 	return diffs
+}
+
+// CapValues returns lines whose user names, sources and hosts are stored as
+// the daemon stores a value longer than max bytes (SPEC §5, max_value_bytes):
+// its first bytes, cut where no valid UTF-8 character is split, then
+// "…[+N bytes, sha256:H]" with N the bytes left out and H the first 16 hex
+// digits of the SHA-256 of the whole value, in max bytes at most. Raw lines
+// are kept as they are: they are what a sensor sends. Written here from the
+// specification, apart from the parser, so tests compare two accounts.
+func CapValues(lines []Line, max int) []Line {
+	out := make([]Line, len(lines))
+	for i, l := range lines {
+		l.User, l.Src, l.Host = capValue(l.User, max), capValue(l.Src, max), capValue(l.Host, max)
+		out[i] = l
+	}
+	return out
+}
+
+func capValue(v string, max int) string {
+	if max <= 0 || len(v) <= max {
+		return v
+	}
+	marker := len("…[+") + len(strconv.Itoa(len(v))) + len(" bytes, sha256:") + 16 + len("]")
+	cut := max - marker
+	if cut < 0 {
+		cut = 0
+	}
+	// Step back over a valid multi-byte character the cut would split.
+	for start := cut - 1; start >= 0 && start > cut-utf8.UTFMax; start-- {
+		if !utf8.RuneStart(v[start]) {
+			continue
+		}
+		if r, size := utf8.DecodeRuneInString(v[start:]); r != utf8.RuneError && size > 1 && start+size > cut {
+			cut = start
+		}
+		break
+	}
+	sum := sha256.Sum256([]byte(v))
+	return fmt.Sprintf("%s…[+%d bytes, sha256:%x]", v[:cut], len(v)-cut, sum[:8])
 }

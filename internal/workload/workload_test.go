@@ -1,6 +1,7 @@
 package workload
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -38,6 +39,29 @@ func TestParserAgreesWithGeneratedLines(t *testing.T) {
 		}
 		if counting < 12000 {
 			t.Fatalf("%s: only %d counting lines", zone, counting)
+		}
+	}
+}
+
+// The expected form of a capped value agrees with the parser's, on the
+// README's example and on values around multi-byte characters.
+func TestCapValuesAgreesWithTheParser(t *testing.T) {
+	p := sshd.New(sshd.Options{Location: time.UTC, MaxValueBytes: 64})
+	for _, user := range []string{
+		strings.Repeat("A", 307200),
+		strings.Repeat("é", 100),
+		strings.Repeat("x", 20) + strings.Repeat("😀", 30),
+		strings.Repeat("\xff", 200),
+		strings.Repeat("b", 64),
+	} {
+		line := "2026-01-22T11:59:37Z h sshd[1]: Invalid user " + user + " from 192.0.2.1"
+		ev, r := p.Parse([]byte(line), time.Date(2026, 1, 23, 0, 0, 0, 0, time.UTC))
+		if r != sshd.OK {
+			t.Fatalf("%.20q: reason %v", user, r)
+		}
+		got := CapValues([]Line{{User: user}}, 64)[0].User
+		if got != string(ev.User) {
+			t.Errorf("%.20q: CapValues %q, parser %q", user, got, ev.User)
 		}
 	}
 }

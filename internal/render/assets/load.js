@@ -3,7 +3,8 @@
 // the chosen period and kind, and keeps the choice in the URL fragment
 // (#20261125/src, #202611/username, #2026/host) so a view can be shared and
 // survives a reload. It runs from file:// and from any static server at any
-// path: every URL it makes is relative and nothing is fetched but charts.
+// path: every URL it makes is relative and nothing is fetched but charts;
+// a newer index comes from fresh.js (event alog:index).
 'use strict';
 
 (function () {
@@ -91,11 +92,13 @@
 
   // The index is data, not code: it is parsed, and every entry that is not
   // a well-formed period is dropped, so nothing odd reaches a URL.
-  function readIndex() {
-    let raw = {};
+  function readIndex(given) {
+    let raw = given || {};
     const node = document.getElementById('alog-index');
     try {
-      raw = JSON.parse(node ? node.textContent : '{}') || {};
+      if (!given) {
+        raw = JSON.parse(node ? node.textContent : '{}') || {};
+      }
     } catch (e) {
       report('The page index is unreadable: ' + e.message);
     }
@@ -338,6 +341,28 @@
   });
   window.addEventListener('hashchange', function () {
     render(parse(location.hash));
+  });
+  // fresh.js hands over the index of a newer compile: the lists are
+  // replaced in place and the view redrawn, so a page opened without a
+  // fragment moves on to the newest period, and a chosen one stays.
+  document.addEventListener('alog:index', function (ev) {
+    const next = readIndex(ev.detail);
+    index.days = next.days;
+    index.months = next.months;
+    index.years = next.years;
+    index.oldest = next.oldest;
+    index.newest = next.newest;
+    periods.splice(0, periods.length, ...next[page.list]);
+    has.clear();
+    periods.forEach(function (p) { has.add(p); });
+    for (const c of [el.day, el.year, el.month, el.kind, el.prev, el.next]) {
+      if (c) {
+        c.disabled = false;
+      }
+    }
+    const state = parse(location.hash);
+    el.img.removeAttribute('src'); // the chart of this period may have been redrawn
+    render(state);
   });
 
   // A fragment that does not name a valid view is replaced by the view
