@@ -32,6 +32,7 @@ type report struct {
 	Incremental *incrementalResult `json:"incremental,omitempty"`
 	Backlog     *backlogResult     `json:"backlog,omitempty"`
 	Trickle     *trickleResult     `json:"trickle,omitempty"`
+	GeoIP       *geoipResult       `json:"geoip,omitempty"`
 	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
 
 	Checks   []check  `json:"checks"`

@@ -61,7 +61,7 @@ const (
 )
 
 func (b *bench) runSections(ctx context.Context) error {
-	if b.runs("queue") || b.runs("file") || b.runs("parser") {
+	if b.runs("queue") || b.runs("file") || b.runs("parser") || b.runs("geoip") {
 		b.say("generating %s lines (70%% counting over 300 days, 500 users, 50,000 sources, 50 hosts)", thousands(float64(b.o.lines)))
 		b.lines = workload.Generate(workload.Options{
 			Lines: b.o.lines, Ref: time.Now(), Loc: time.UTC, Days: 300,
@@ -87,6 +87,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"dedupe", b.dedupe},
 		{"backlog", b.backlog},
 		{"trickle", b.trickle},
+		{"geoip", b.geoip},
 	}
 	for _, s := range steps {
 		if !b.runs(s.name) {

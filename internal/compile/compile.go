@@ -56,6 +56,8 @@ type Store interface {
 	Summarize(ctx context.Context, period, kind string) (stats.Summary, error)
 	OpenSnapshot(ctx context.Context, key string, chunk, maxBytes int) (*stats.Ranking, error)
 	ReadIndex(ctx context.Context) (stats.Index, error)
+	// Names reads the names beside the values of a named kind (SPEC §13).
+	Names(ctx context.Context, kind string, values []string) ([]string, error)
 	overviewStore
 }
 
@@ -83,6 +85,9 @@ type Compiler struct {
 	SmallRanking int64
 	// Now is the clock that times full rankings (time.Now when nil).
 	Now func() time.Time
+	// Kinds are the kinds counted (the zero Set: the three of every
+	// line); a full compile and the overview list these.
+	Kinds kinds.Set
 
 	overviewCurrent bool // see compileOverview
 
@@ -150,7 +155,7 @@ func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err
 			return res, err
 		}
 		if all {
-			keys = allKeys(idx, g)
+			keys = allKeys(idx, g, c.Kinds)
 		}
 		done, drawErrs, err := c.drawAll(ctx, g, keys, full, &res)
 		errs = append(errs, drawErrs...)
@@ -179,6 +184,7 @@ func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err
 	if err := render.WritePages(c.Dir, render.Index{
 		Oldest: idx.Oldest, Newest: idx.Newest,
 		Days: idx.Days, Months: idx.Months, Years: idx.Years,
+		Kinds: c.Kinds.Names(),
 	}); err != nil {
 		errs = append(errs, fmt.Errorf("write pages: %w", err))
 	}
@@ -300,7 +306,7 @@ func (c *Compiler) drawAll(ctx context.Context, g stats.Granularity, keys []stri
 	return done, keyErrs, stop
 }
 
-func allKeys(idx stats.Index, g stats.Granularity) []string {
+func allKeys(idx stats.Index, g stats.Granularity, ks kinds.Set) []string {
 	var periods []string
 	switch g {
 	case stats.Daily:
@@ -312,7 +318,7 @@ func allKeys(idx stats.Index, g stats.Granularity) []string {
 	}
 	keys := make([]string, 0, 3*len(periods))
 	for _, p := range periods {
-		for _, k := range kinds.Names() {
+		for _, k := range ks.Names() {
 			keys = append(keys, stats.StatsKey(p, k))
 		}
 	}
@@ -347,6 +353,9 @@ func (c *Compiler) renderKey(ctx context.Context, key string, full bool) (keyOut
 		return keyOutcome{}, err
 	}
 	chart := render.Chart{Period: period, Kind: kind, Total: sum.Total, Distinct: sum.Distinct, Top: entries(top)}
+	if chart.Names, err = c.names(ctx, kind, chart.Top); err != nil {
+		return keyOutcome{}, err
+	}
 	dir := filepath.Join(c.Dir, period)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return keyOutcome{}, fmt.Errorf("create %s: %w", dir, err)
@@ -387,13 +396,24 @@ func (c *Compiler) writeRanking(ctx context.Context, key, period, kind string) (
 	var rows int64
 	csvPath := filepath.Join(c.Dir, render.CSVPath(period, kind))
 	err = render.WriteFileAtomic(csvPath, func(w io.Writer) error {
-		return render.WriteCSV(w, func() ([]render.Entry, error) {
+		next := func() ([]render.Entry, error) {
 			chunk, err := rk.Next()
 			if err != nil || chunk == nil {
 				return nil, err
 			}
 			rows += int64(len(chunk))
 			return entries(chunk), nil
+		}
+		if !kinds.Named(kind) {
+			return render.WriteCSV(w, next)
+		}
+		return render.WriteNamedCSV(w, func() ([]render.Entry, render.Names, error) {
+			es, err := next()
+			if err != nil || len(es) == 0 {
+				return es, nil, err
+			}
+			names, err := c.names(ctx, kind, es)
+			return es, names, err
 		})
 	})
 	if cerr := rk.Close(); err == nil && cerr != nil {

@@ -15,7 +15,7 @@ import (
 // overviewStore is what the overview reads beyond the rankings.
 type overviewStore interface {
 	Totals(ctx context.Context, periods []string) ([]int64, error)
-	Distinct(ctx context.Context, period string) (map[string]int64, error)
+	Distinct(ctx context.Context, period string, kinds ...string) (map[string]int64, error)
 	ScanFirstSeen(ctx context.Context, kind, day string, chunk int, fn func([]stats.Entry) error) error
 }
 
@@ -46,7 +46,7 @@ func (c *Compiler) compileOverview(ctx context.Context, idx stats.Index, drew bo
 // hundred fields, nine ZCARDs, nine short rankings, and the new values of
 // one day.
 func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) (rows int64, err error) {
-	o := render.Overview{Oldest: idx.Oldest, Newest: idx.Newest}
+	o := render.Overview{Oldest: idx.Oldest, Newest: idx.Newest, Kinds: c.Kinds.Names()}
 	if idx.Newest == "" {
 		return 0, render.WriteOverview(c.Dir, o)
 	}
@@ -79,24 +79,31 @@ func (c *Compiler) writeOverview(ctx context.Context, idx stats.Index) (rows int
 		o.Months = append(o.Months, render.PeriodCount{Period: m, Attempts: byPeriod[m]})
 	}
 	for _, p := range periods {
-		distinct, err := c.Store.Distinct(ctx, p)
+		distinct, err := c.Store.Distinct(ctx, p, c.Kinds.Names()...)
 		if err != nil {
 			return rows, err
 		}
 		pt := render.PeriodTop{Period: p, Attempts: byPeriod[p]}
-		for _, k := range kinds.Names() {
+		for _, k := range c.Kinds.Names() {
 			top, err := c.Store.Top(ctx, stats.StatsKey(p, k), render.OverviewTop)
 			if err != nil {
 				return rows, err
 			}
-			pt.Kinds = append(pt.Kinds, render.KindTop{Kind: k, Distinct: distinct[k], Top: entries(top)})
+			es := entries(top)
+			if err := c.addNames(ctx, &o, k, es); err != nil {
+				return rows, err
+			}
+			pt.Kinds = append(pt.Kinds, render.KindTop{Kind: k, Distinct: distinct[k], Top: es})
 		}
 		o.Periods = append(o.Periods, pt)
 	}
-	for _, k := range kinds.FirstSeenNames() {
+	for _, k := range c.Kinds.FirstSeenNames() {
 		nv, err := c.writeNewValues(ctx, idx.Newest, k)
 		rows += nv.Count
 		if err != nil {
+			return rows, err
+		}
+		if err := c.addNames(ctx, &o, k, nv.Top); err != nil {
 			return rows, err
 		}
 		o.New = append(o.New, nv)
@@ -152,6 +159,48 @@ func (c *Compiler) writeNewValues(ctx context.Context, day, kind string) (render
 		return nv, fmt.Errorf("write %s: %w", path, err)
 	}
 	return nv, nil
+}
+
+// names reads the names beside the entries of a named kind (the
+// organisation of an AS, the country of a code); other kinds answer nil
+// without a round trip.
+func (c *Compiler) names(ctx context.Context, kind string, es []render.Entry) (render.Names, error) {
+	if !kinds.Named(kind) || len(es) == 0 {
+		return nil, nil
+	}
+	values := make([]string, len(es))
+	for i, e := range es {
+		values[i] = e.Value
+	}
+	got, err := c.Store.Names(ctx, kind, values)
+	if err != nil {
+		return nil, err
+	}
+	out := make(render.Names, len(es))
+	for i, v := range values {
+		if got[i] != "" {
+			out[v] = got[i]
+		}
+	}
+	return out, nil
+}
+
+// addNames adds the names of es to the overview's.
+func (c *Compiler) addNames(ctx context.Context, o *render.Overview, kind string, es []render.Entry) error {
+	names, err := c.names(ctx, kind, es)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	if o.Names == nil {
+		o.Names = map[string]render.Names{}
+	}
+	if o.Names[kind] == nil {
+		o.Names[kind] = render.Names{}
+	}
+	for v, n := range names {
+		o.Names[kind][v] = n
+	}
+	return nil
 }
 
 func entries(es []stats.Entry) []render.Entry {

@@ -125,6 +125,8 @@ type Config struct {
 	MaxLineBytes    int            // "max_line_bytes": longest line parsed, default 1048576 (1 MiB), allowed 1024..67108864; longer lines are skipped as too_long
 	MaxAgeDays      int            // "max_age_days": lines stamped more days than this before the reference time are skipped as too_old; default 3650, allowed 0..36500, 0 = no limit
 	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576
+	GeoIPCountryDB  string         // "geoip_country_db": a MaxMind-format country database (.mmdb); "" = no country kind (SPEC §13)
+	GeoIPASNDB      string         // "geoip_asn_db": a MaxMind-format AS database (.mmdb); "" = no asn kind
 
 	// analyzer.toml, sharing (SPEC §11; share.go)
 	MISP             bool     // "misp": write the MISP feed under <output>/misp; default true

@@ -26,6 +26,8 @@ func Files() string {
 	key(keyMaxLineBytes, fmt.Sprintf("longest log line parsed, in bytes (longer lines are skipped); default %d, %d to %d", defaultMaxLineBytes, minMaxLineBytes, maxMaxLineBytes))
 	key(keyMaxAgeDays, fmt.Sprintf("lines stamped more days than this before now (or the -f file's time) are skipped as too_old; default %d, %d to %d, 0: no limit", defaultMaxAgeDays, minMaxAgeDays, maxMaxAgeDays))
 	key(keyMaxValueBytes, fmt.Sprintf("longest user name, source or host stored whole; longer ones keep their first bytes and a marker with a hash; default %d, %d to %d", defaultMaxValueBytes, minMaxValueBytes, maxMaxValueBytes))
+	key(keyGeoIPCountryDB, `MaxMind-format country database (.mmdb: GeoLite2-Country, DB-IP or IPinfo lite); counts the country of every source; default "": none`)
+	key(keyGeoIPASNDB, `MaxMind-format AS database (.mmdb: GeoLite2-ASN, DB-IP or IPinfo lite); counts the AS of every source; default "": none`)
 	key(keyMISP, "write the MISP feed of every complete day under misp/ in the output directory; default true")
 	key(keyMISPOrgName, fmt.Sprintf("organisation of the feed's events; default %q", defaultMISPOrgName))
 	key(keyMISPOrgUUID, "its UUID; default: UUID v5 of \""+orgUUIDName+"\" in the namespace of the redis_queue UUID")

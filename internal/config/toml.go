@@ -24,6 +24,8 @@ const (
 	keyMaxLineBytes    = "max_line_bytes"
 	keyMaxAgeDays      = "max_age_days"
 	keyMaxValueBytes   = "max_value_bytes"
+	keyGeoIPCountryDB  = "geoip_country_db"
+	keyGeoIPASNDB      = "geoip_asn_db"
 	keyDedupeDays      = "dedupe_days"
 )
 
@@ -40,6 +42,8 @@ type tomlFile struct {
 	MaxLineBytes    any `toml:"max_line_bytes"`
 	MaxAgeDays      any `toml:"max_age_days"`
 	MaxValueBytes   any `toml:"max_value_bytes"`
+	GeoIPCountryDB  any `toml:"geoip_country_db"`
+	GeoIPASNDB      any `toml:"geoip_asn_db"`
 
 	// Sharing (share.go).
 	MISP             any `toml:"misp"`
@@ -68,7 +72,7 @@ type tomlFile struct {
 func Keys() []string { return tomlKeys() }
 
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays, keyGeoIPCountryDB, keyGeoIPASNDB}
 	keys = append(keys, shareKeys()...)
 	keys = append(keys, keyDrilldown)
 	sort.Strings(keys)
@@ -98,6 +102,7 @@ func loadTOML(path string, cfg *Config) error {
 	cfg.MaxLineBytes = defaultMaxLineBytes
 	cfg.MaxAgeDays = defaultMaxAgeDays
 	cfg.MaxValueBytes = defaultMaxValueBytes
+	cfg.GeoIPCountryDB, cfg.GeoIPASNDB = "", ""
 	shareDefaults(cfg)
 	investigateDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
@@ -197,7 +202,10 @@ func decodeTOML(path, data string, cfg *Config) error {
 	if err := decodeWeb(path, &raw, cfg); err != nil {
 		return err
 	}
-	return decodeRetention(path, &raw, cfg)
+	if err := decodeRetention(path, &raw, cfg); err != nil {
+		return err
+	}
+	return decodeGeoIP(path, raw, cfg)
 }
 
 // checkKeys refuses keys that the daemon does not know: a misspelt key

@@ -85,7 +85,11 @@ func Main(ctx context.Context, c Command) error {
 		defer f.Close()
 		input, ref = f, mtime
 	}
-	d := New(Options{Config: cfg, Log: log, Version: c.Version, Parsers: entries, Poll: c.Poll, File: c.File != ""})
+	dbs, err := openGeoIP(cfg, log)
+	if err != nil {
+		return &UsageError{err}
+	}
+	d := New(Options{Config: cfg, Log: log, Version: c.Version, Parsers: entries, Poll: c.Poll, File: c.File != "", GeoIP: dbs})
 	defer d.Close()
 
 	var srv *web.Server
@@ -109,7 +113,8 @@ func Main(ctx context.Context, c Command) error {
 		"queue", cfg.Queue, "counting", cfg.Parsers, "pool", cfg.Pool, "http_server", cfg.HTTPServer,
 		"timezone", cfg.Location.String(), "compile_interval", cfg.CompileInterval.String(),
 		"output_dir", cfg.OutputDir, "chart_top", cfg.ChartTop, "batch_size", cfg.BatchSize,
-		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes, "dedupe_days", cfg.DedupeDays, "retain_days", cfg.RetainDays, "poll", c.Poll.String(), "debug", c.Debug)
+		"max_line_bytes", cfg.MaxLineBytes, "max_age_days", cfg.MaxAgeDays, "max_value_bytes", cfg.MaxValueBytes, "dedupe_days", cfg.DedupeDays, "retain_days", cfg.RetainDays,
+		"geoip_country_db", cfg.GeoIPCountryDB, "geoip_asn_db", cfg.GeoIPASNDB, "poll", c.Poll.String(), "debug", c.Debug)
 	log.Info("sharing", "misp", cfg.MISP, "misp_org_name", cfg.MISPOrgName, "misp_org_uuid", cfg.MISPOrgUUID,
 		"misp_days", cfg.MISPDays, "misp_top", cfg.MISPTop, "blocklist_days", cfg.BlocklistDays, "blocklist_min", cfg.BlocklistMin)
 	if srv != nil {

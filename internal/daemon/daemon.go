@@ -17,6 +17,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/blocklist"
 	"github.com/D4-project/analyzer-d4-log/internal/compile"
 	"github.com/D4-project/analyzer-d4-log/internal/config"
+	"github.com/D4-project/analyzer-d4-log/internal/geoip"
 	"github.com/D4-project/analyzer-d4-log/internal/ingest"
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
 	"github.com/D4-project/analyzer-d4-log/internal/misp"
@@ -52,6 +53,8 @@ type Options struct {
 	// ArchiveDir is where pruned days are archived (SPEC §12); "archive"
 	// in the working directory when empty.
 	ArchiveDir string
+	// GeoIP are the databases of SPEC §13 (nil: none configured).
+	GeoIP *geoip.Databases
 
 	// wrapParse lets a test replace the parser (see ingest).
 	wrapParse func(parsers.Parser) parsers.Parser
@@ -74,6 +77,7 @@ type Daemon struct {
 	cntOutage *ingest.Outage
 	archive   *retention.Archive
 	pruner    *retention.Pruner
+	geoip     *geoip.Databases
 }
 
 // compileParallel is how many charts a compile draws at once: drawing
@@ -86,7 +90,7 @@ const shutdownCompile = 8 * time.Second
 
 // New builds a daemon; it dials nothing yet.
 func New(o Options) *Daemon {
-	d := &Daemon{cfg: o.Config, log: o.Log, reg: o.Registry, clock: o.Clock}
+	d := &Daemon{cfg: o.Config, log: o.Log, reg: o.Registry, clock: o.Clock, geoip: o.GeoIP}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -122,6 +126,7 @@ func New(o Options) *Daemon {
 		ChartTop: cfg.ChartTop,
 		Log:      d.log,
 		Parallel: compileParallel,
+		Kinds:    activeKinds(o.GeoIP),
 	}
 	d.loop = &compile.Loop{
 		Compiler: d.compiler, Interval: cfg.CompileInterval, Final: shutdownCompile,
@@ -141,6 +146,7 @@ func New(o Options) *Daemon {
 		LockWait: o.LockWait, StartWait: o.StartWait,
 		Clock: d.clock, NewID: o.NewID, Jitter: o.Jitter,
 		WrapParse: o.wrapParse,
+		GeoIP:     o.GeoIP,
 	}
 	d.ingester = ingest.New(io)
 	d.loop.LastCounted = d.ingester.LastCounted

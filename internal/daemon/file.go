@@ -60,6 +60,9 @@ func (d *Daemon) Flush(ctx context.Context) error {
 		// earlier version stored such lines): it is not counted again,
 		// so a forged newest is repaired.
 		NotAfter: d.clock.Now().Add(24 * time.Hour),
+		// The country and AS of each stored source, as the databases
+		// answer now (a record keeps the source, not the answer).
+		Enricher: rebuildEnricher(d.geoip),
 	})
 	if err != nil {
 		return fmt.Errorf("flush: %w", err)

@@ -52,6 +52,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 	"github.com/jonboulle/clockwork"
 
+	"github.com/D4-project/analyzer-d4-log/internal/geoip"
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
@@ -61,6 +62,9 @@ import (
 type Store interface {
 	// Apply counts a batch in one guarded transaction under rec.
 	Apply(ctx context.Context, b *stats.Batch, rec *stats.Applied) error
+	// SaveNames keeps the names beside a batch's derived values (the AS
+	// organisations of SPEC §13); it comes before Apply.
+	SaveNames(ctx context.Context, b *stats.Batch) error
 	// IsApplied asks the record whether rec's batch was applied.
 	IsApplied(ctx context.Context, rec stats.Applied) (bool, error)
 	// Forget drops a record that is no longer needed.
@@ -120,6 +124,10 @@ type Options struct {
 	// WrapParse, when set, wraps every parser built; tests use it to make
 	// the parser panic and prove that a panic costs one line.
 	WrapParse func(parsers.Parser) parsers.Parser
+
+	// GeoIP, when it holds a database, adds the country and AS kinds of
+	// SPEC §13 to every attempt counted.
+	GeoIP *geoip.Databases
 }
 
 // Ingester counts lines from the queue or a file.

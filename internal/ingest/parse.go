@@ -25,7 +25,13 @@ func (in *Ingester) newBatchParser() *batchParser {
 	if in.o.WrapParse != nil {
 		p = in.o.WrapParse(p)
 	}
-	return &batchParser{in: in, parse: p, batch: stats.NewBatch(), skipped: make([]int, len(in.reasons))}
+	bp := &batchParser{in: in, parse: p, batch: stats.NewBatch(), skipped: make([]int, len(in.reasons))}
+	// Each worker has its own Enricher: its cache of answers is per
+	// batch, and a batch is one worker's.
+	if e := NewEnricher(in.o.GeoIP); e != nil {
+		bp.batch.SetEnricher(e)
+	}
+	return bp
 }
 
 func (p *batchParser) reset() {

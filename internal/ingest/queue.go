@@ -290,7 +290,10 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 		}
 		triedBefore := tried
 		tried = true
-		err := in.o.Store.Apply(work, batch, &rec)
+		err := in.o.Store.SaveNames(work, batch)
+		if err == nil {
+			err = in.o.Store.Apply(work, batch, &rec)
+		}
 		var foreign *stats.ForeignKeyError
 		switch {
 		case err == nil:

@@ -5,6 +5,13 @@
 // is one line in list below plus its tests, and stats, compile and render
 // cannot disagree about which kinds exist.
 //
+// Some kinds are derived from another value rather than read from the line
+// (the country and the AS of a source, SPEC §13) and exist only when the
+// operator configures what derives them. Which kinds a daemon counts is a
+// Set, built once from the configuration and handed to the parts that list
+// kinds; the package-level functions answer for the kinds every daemon
+// counts, so that without the optional ones nothing changes.
+//
 // It depends on the standard library only, so every package can import it
 // without pulling in Redis or the renderer.
 package kinds
@@ -16,6 +23,10 @@ const (
 	User = "username"
 	Src  = "src"
 	Host = "host"
+	// Country and ASN are derived from the source (SPEC §13): an ISO 3166
+	// alpha-2 code or "??", and "AS<number>" or "AS0".
+	Country = "country"
+	ASN     = "asn"
 )
 
 // Kind describes one kind of counted value.
@@ -27,6 +38,12 @@ type Kind struct {
 	// first seen on the newest day: user names and sources are what
 	// attackers bring, while a new host is one of ours.
 	FirstSeen bool
+	// Optional kinds are counted only when the configuration enables
+	// them (see Active): a country needs a country database.
+	Optional bool
+	// Named kinds have a name people read beside each value (an AS
+	// number's organisation, a country code's country), kept by stats.
+	Named bool
 }
 
 // list is every kind, in the order the pages show them. Adding a kind is
@@ -35,34 +52,96 @@ var list = []Kind{
 	{Name: User, Label: "Usernames", Noun: "user names", FirstSeen: true},
 	{Name: Src, Label: "Sources", Noun: "sources", FirstSeen: true},
 	{Name: Host, Label: "Hosts", Noun: "hosts"},
+	{Name: Country, Label: "Countries", Noun: "countries", FirstSeen: true, Optional: true, Named: true},
+	{Name: ASN, Label: "Autonomous systems", Noun: "autonomous systems", FirstSeen: true, Optional: true, Named: true},
 }
 
-// All returns every kind in page order. The slice is a copy: callers may
-// keep or change it without touching the vocabulary.
-func All() []Kind { return append([]Kind(nil), list...) }
+// Set is the kinds one daemon counts, in page order. The zero Set is the
+// kinds every daemon counts (no optional one).
+type Set struct {
+	optional map[string]bool
+}
 
-// Names returns the names of every kind in page order.
-func Names() []string {
-	out := make([]string, len(list))
-	for i, k := range list {
-		out[i] = k.Name
+// Active returns the Set of the kinds every daemon counts plus the
+// optional kinds named; an unknown or non-optional name is ignored, as
+// the callers name constants of this package.
+func Active(optional ...string) Set {
+	s := Set{optional: map[string]bool{}}
+	for _, n := range optional {
+		if k, ok := Lookup(n); ok && k.Optional {
+			s.optional[n] = true
+		}
+	}
+	return s
+}
+
+func (s Set) on(k Kind) bool { return !k.Optional || s.optional[k.Name] }
+
+// All returns the kinds of the set in page order, as a copy.
+func (s Set) All() []Kind {
+	var out []Kind
+	for _, k := range list {
+		if s.on(k) {
+			out = append(out, k)
+		}
 	}
 	return out
 }
 
-// FirstSeenNames returns the names of the kinds whose first-seen values
-// the overview lists, in page order.
-func FirstSeenNames() []string {
+// Names returns the names of the kinds of the set in page order.
+func (s Set) Names() []string {
 	var out []string
 	for _, k := range list {
-		if k.FirstSeen {
+		if s.on(k) {
 			out = append(out, k.Name)
 		}
 	}
 	return out
 }
 
-// Lookup returns the kind called name.
+// FirstSeenNames returns the names of the kinds of the set whose
+// first-seen values the overview lists, in page order.
+func (s Set) FirstSeenNames() []string {
+	var out []string
+	for _, k := range list {
+		if s.on(k) && k.FirstSeen {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
+// Derived returns the names of the optional kinds of the set, in page
+// order: the kinds counted from a value the line does not hold itself.
+func (s Set) Derived() []string {
+	var out []string
+	for _, k := range list {
+		if k.Optional && s.optional[k.Name] {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}
+
+// Has reports whether the set counts kind name.
+func (s Set) Has(name string) bool {
+	k, ok := Lookup(name)
+	return ok && s.on(k)
+}
+
+// All returns the kinds every daemon counts, in page order. The slice is a
+// copy: callers may keep or change it without touching the vocabulary.
+func All() []Kind { return Set{}.All() }
+
+// Names returns the names of the kinds every daemon counts, in page order.
+func Names() []string { return Set{}.Names() }
+
+// FirstSeenNames returns the names of the kinds every daemon counts whose
+// first-seen values the overview lists, in page order.
+func FirstSeenNames() []string { return Set{}.FirstSeenNames() }
+
+// Lookup returns the kind called name, optional or not: a key or file of
+// an optional kind keeps its name whether or not it is counted now.
 func Lookup(name string) (Kind, bool) {
 	for _, k := range list {
 		if k.Name == name {
@@ -70,6 +149,12 @@ func Lookup(name string) (Kind, bool) {
 		}
 	}
 	return Kind{}, false
+}
+
+// Named reports whether the values of kind name have names beside them.
+func Named(name string) bool {
+	k, ok := Lookup(name)
+	return ok && k.Named
 }
 
 // Known reports whether name is a kind. Names end up in Redis keys, file
@@ -142,4 +227,15 @@ func Digits(s string) bool {
 		}
 	}
 	return true
+}
+
+// Every names every kind of the vocabulary, optional ones included, for
+// work that must cover whatever any configuration counted (pruning a day
+// deletes its country and AS rankings too, if an earlier run kept them).
+func Every() []string {
+	out := make([]string, len(list))
+	for i, k := range list {
+		out[i] = k.Name
+	}
+	return out
 }

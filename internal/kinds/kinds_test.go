@@ -90,3 +90,40 @@ func FuzzSplitStatsName(f *testing.F) {
 		}
 	})
 }
+
+// The optional kinds exist only in a Set that enables them; the
+// vocabulary knows their names either way, so that their keys and files
+// stay readable.
+func TestActiveSet(t *testing.T) {
+	if got, want := (Set{}).Names(), []string{User, Src, Host}; !slices.Equal(got, want) {
+		t.Errorf("zero Set = %q, want %q", got, want)
+	}
+	both := Active(ASN, Country, "bogus", User)
+	if got, want := both.Names(), []string{User, Src, Host, Country, ASN}; !slices.Equal(got, want) {
+		t.Errorf("Active(asn, country) = %q, want %q", got, want)
+	}
+	if got, want := both.Derived(), []string{Country, ASN}; !slices.Equal(got, want) {
+		t.Errorf("Derived() = %q, want %q", got, want)
+	}
+	if got, want := both.FirstSeenNames(), []string{User, Src, Country, ASN}; !slices.Equal(got, want) {
+		t.Errorf("FirstSeenNames() = %q, want %q", got, want)
+	}
+	asn := Active(ASN)
+	if asn.Has(Country) || !asn.Has(ASN) || !asn.Has(Host) || asn.Has("bogus") {
+		t.Error("Has disagrees with the set")
+	}
+	if got, want := asn.Names(), []string{User, Src, Host, ASN}; !slices.Equal(got, want) {
+		t.Errorf("Active(asn) = %q, want %q", got, want)
+	}
+	for _, n := range []string{Country, ASN} {
+		if !Known(n) || Label(n) == n {
+			t.Errorf("%s not in the vocabulary", n)
+		}
+		if _, k, ok := SplitStatsName("202611:stats" + n); !ok || k != n {
+			t.Errorf("SplitStatsName of a %s key: %q %v", n, k, ok)
+		}
+	}
+	if slices.Contains(Names(), Country) || slices.Contains(FirstSeenNames(), ASN) {
+		t.Error("the package-level lists include an optional kind")
+	}
+}

@@ -66,6 +66,34 @@ func appendCSVRow(b []byte, e Entry) []byte {
 	return append(b, '\n')
 }
 
+// WriteNamedCSV is WriteCSV for a named kind (an AS, a country): a third
+// column "name" holds the organisation or the country, quoted and
+// neutralised like a value, since it comes from a database file.
+func WriteNamedCSV(w io.Writer, next func() ([]Entry, Names, error)) error {
+	if _, err := io.WriteString(w, "value,count,name\n"); err != nil {
+		return fmt.Errorf("write csv header: %w", err)
+	}
+	var row []byte
+	for {
+		chunk, names, err := next()
+		if err != nil {
+			return fmt.Errorf("read ranking for csv: %w", err)
+		}
+		if len(chunk) == 0 {
+			return nil
+		}
+		for _, e := range chunk {
+			row = appendCSVRow(row[:0], e)
+			row = append(row[:len(row)-1], ',', '"')
+			row = append(row, strings.ReplaceAll(csvValue(VisibleText(names[e.Value])), `"`, `""`)...)
+			row = append(row, '"', '\n')
+			if _, err := w.Write(row); err != nil {
+				return fmt.Errorf("write csv row: %w", err)
+			}
+		}
+	}
+}
+
 // csvValue neutralises a value a spreadsheet would evaluate (see WriteCSV).
 // A tab or carriage return cannot start a visible text, but the guard keeps
 // them for whoever calls it with raw bytes.

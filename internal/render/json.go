@@ -25,12 +25,14 @@ type jsonEntry struct {
 	Value    string `json:"value"`
 	ValueB64 string `json:"value_b64,omitempty"`
 	Count    int64  `json:"count"`
+	// Name is the organisation or country beside an AS or country code.
+	Name string `json:"name,omitempty"`
 }
 
-func jsonEntries(entries []Entry) []jsonEntry {
+func jsonEntries(entries []Entry, names Names) []jsonEntry {
 	out := make([]jsonEntry, len(entries))
 	for i, e := range entries {
-		out[i] = jsonEntry{Value: e.Value, Count: e.Count}
+		out[i] = jsonEntry{Value: e.Value, Count: e.Count, Name: names[e.Value]}
 		if !utf8.ValidString(e.Value) {
 			out[i].ValueB64 = base64.StdEncoding.EncodeToString([]byte(e.Value))
 		}
@@ -75,7 +77,7 @@ func WriteStatsJSON(w io.Writer, c Chart) error {
 		Kind:     c.Kind,
 		Attempts: c.Total,
 		Distinct: c.Distinct,
-		Top:      jsonEntries(rankedCopy(c.Top)),
+		Top:      jsonEntries(rankedCopy(c.Top), c.Names),
 	}
 	if err := json.NewEncoder(w).Encode(doc); err != nil {
 		return fmt.Errorf("write json of %s %s: %w", c.Period, c.Kind, err)

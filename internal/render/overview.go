@@ -93,6 +93,11 @@ type Overview struct {
 	Periods []PeriodTop
 	// New holds, per kind, the values first seen on the newest day.
 	New []NewValues
+	// Kinds are the kinds counted, in page order (nil: the three of
+	// every line; country and asn join them when configured).
+	Kinds []string
+	// Names holds, by named kind, the names beside its values shown.
+	Names map[string]Names
 }
 
 const dayLayout = "20060102"
@@ -213,6 +218,8 @@ type figures struct {
 	monthly    []PeriodCount
 	periods    []PeriodTop
 	newValues  []NewValues
+	kinds      []string
+	names      map[string]Names
 }
 
 func deriveFigures(o Overview) (figures, error) {
@@ -220,7 +227,15 @@ func deriveFigures(o Overview) (figures, error) {
 	if err != nil {
 		return figures{}, fmt.Errorf("newest day: %w", err)
 	}
-	f := figures{newest: o.Newest, distinct: map[string]int64{}, monthly: o.Months, newValues: o.New}
+	f := figures{newest: o.Newest, distinct: map[string]int64{}, monthly: o.Months, newValues: o.New, kinds: o.Kinds, names: o.Names}
+	if f.kinds == nil {
+		f.kinds = kindNames()
+	}
+	for _, k := range f.kinds {
+		if !knownKind(k) {
+			return figures{}, fmt.Errorf("overview kind %q is not one of %v", k, kindNames())
+		}
+	}
 	byDay := make(map[string]int64, len(o.Days))
 	for _, d := range o.Days {
 		byDay[d.Period] = d.Attempts
@@ -388,7 +403,7 @@ func (doc *overviewJSON) fill(f figures) {
 		doc.New[n.Kind] = newJSON{
 			Count: n.Count,
 			CSV:   filepath.ToSlash(NewCSVPath(f.newest, n.Kind)),
-			Top:   jsonEntries(top[:min(len(top), NewTop)]),
+			Top:   jsonEntries(top[:min(len(top), NewTop)], f.names[n.Kind]),
 		}
 	}
 	for _, p := range f.periods {
@@ -396,7 +411,7 @@ func (doc *overviewJSON) fill(f figures) {
 		for _, k := range p.Kinds {
 			top := rankedCopy(k.Top)
 			pj.Distinct[k.Kind] = k.Distinct
-			pj.Top[k.Kind] = jsonEntries(top[:min(len(top), OverviewTop)])
+			pj.Top[k.Kind] = jsonEntries(top[:min(len(top), OverviewTop)], f.names[k.Kind])
 		}
 		doc.Top = append(doc.Top, pj)
 	}
@@ -555,7 +570,7 @@ func (v *overviewView) fill(f figures, daily, monthly trendChart) {
 	for _, n := range f.newValues {
 		newCount[n.Kind] = n.Count
 	}
-	for _, k := range kindNames() {
+	for _, k := range f.kinds {
 		d := distinctView{Label: "Distinct " + kindNoun(k), Count: groupThousands(f.distinct[k]), Link: pageLink(f.newest, k)}
 		if n, ok := newCount[k]; ok {
 			d.New = groupThousands(n) + " first seen on this day"
@@ -574,7 +589,7 @@ func (v *overviewView) fill(f figures, daily, monthly trendChart) {
 		nv := newView{
 			Kind: n.Kind, Label: KindLabel(n.Kind), Noun: kindNoun(n.Kind),
 			Count: groupThousands(n.Count), None: len(top) == 0,
-			Rows: rows(top, 0),
+			Rows: rows(top, 0, f.names[n.Kind]),
 			CSV:  fileURL(NewCSVPath(f.newest, n.Kind)),
 		}
 		v.New = append(v.New, nv)
@@ -599,7 +614,7 @@ func (v *overviewView) fill(f figures, daily, monthly trendChart) {
 				Label: KindLabel(k.Kind), Distinct: groupThousands(k.Distinct) + " distinct",
 				Link:  pageLink(p.Period, k.Kind),
 				Chart: chartURL(p.Period, k.Kind, ".svg"), CSV: chartURL(p.Period, k.Kind, ".csv"), JSON: chartURL(p.Period, k.Kind, ".json"),
-				Rows: rows(top, p.Attempts),
+				Rows: rows(top, p.Attempts, f.names[k.Kind]),
 			}
 			if len(top) == 0 {
 				kv.NoneText = "No " + kindNoun(k.Kind) + " in this period."
@@ -612,10 +627,11 @@ func (v *overviewView) fill(f figures, daily, monthly trendChart) {
 
 // rows renders ranked entries for a table. With total > 0 each row also
 // carries its share of the period's attempts.
-func rows(entries []Entry, total int64) []rowView {
+func rows(entries []Entry, total int64, names Names) []rowView {
 	out := make([]rowView, len(entries))
 	for i, e := range entries {
-		html, title := valueHTML(e.Value)
+		// The organisation beside "AS…", the country beside its code.
+		html, title := valueHTML(names.label(e.Value))
 		r := rowView{Rank: i + 1, Value: html, Title: title, Count: groupThousands(e.Count)}
 		if total > 0 {
 			r.Share = strings.Trim(share(e.Count, total), "()")

@@ -34,6 +34,9 @@ type Index struct {
 	Days           []string // YYYYMMDD with data, ascending
 	Months         []string // YYYYMM with data, ascending
 	Years          []string // YYYY with data, ascending
+	// Kinds are the kinds offered, in page order (nil: the three of
+	// every line; country and asn join them when configured).
+	Kinds []string
 }
 
 // pageIndex is Index as the page script reads it.
@@ -96,7 +99,11 @@ func WritePages(dir string, idx Index) error {
 		return err
 	}
 	var kindOpts []kindOption
-	for _, k := range kindNames() {
+	names := idx.Kinds
+	if names == nil {
+		names = kindNames()
+	}
+	for _, k := range names {
 		kindOpts = append(kindOpts, kindOption{Value: k, Label: KindLabel(k)})
 	}
 	pi := pageIndex{

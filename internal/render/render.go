@@ -51,6 +51,20 @@ type Entry struct {
 	Count int64
 }
 
+// Names maps the values of a named kind to what people read beside them
+// (the organisation of "AS15169", the country of "DE"). A name comes from
+// a database file and is shown as literally as a value. A nil Names names
+// nothing.
+type Names map[string]string
+
+// label is v with its name beside it, when it has one.
+func (n Names) label(v string) string {
+	if name := n[v]; name != "" {
+		return v + " " + name
+	}
+	return v
+}
+
 // Chart is one period's ranking for one kind.
 type Chart struct {
 	Period   string  // "20261125", "202611" or "2026"
@@ -58,6 +72,7 @@ type Chart struct {
 	Top      []Entry // sorted by count desc then value asc; at most the chart_top entries to draw
 	Total    int64   // attempts in the period (all values)
 	Distinct int64   // distinct values in the period
+	Names    Names   // beside the values of a named kind (country, asn)
 }
 
 // ChartPath gives the chart's file path relative to the sshd output

@@ -219,10 +219,12 @@ func chartRows(c Chart) (rows []row, total, distinct int64) {
 	drawn := top[:min(len(top), maxBars)]
 	var sumDrawn int64
 	for _, e := range drawn {
-		ps, cut := visiblePieces(e.Value)
+		// The organisation beside "AS…", the country beside its code.
+		ps, cut := visiblePieces(c.Names.label(e.Value))
 		if len(ps) == 0 {
 			ps = []piece{{"(empty)", marker}} // muted, so it cannot pass for a value typed as "(empty)"
 		}
+
 		rows = append(rows, row{label: ps, cut: cut, count: e.Count})
 		sumDrawn += e.Count
 	}

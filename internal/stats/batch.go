@@ -19,6 +19,13 @@ type Batch struct {
 	lastKey int32
 	last    *dayAgg
 
+	// The derived kinds (SPEC §13), when an Enricher is set: their
+	// names, one scratch answer per kind, and the names people read
+	// beside the values of this batch, by kind index.
+	enrich       Enricher
+	derivedKinds []string
+	derivedVals  []Derived
+	names        []map[string]string
 	// ids are the identities of the remembered lines added (AddOnce), and
 	// dups the lines left out as duplicates (see Duplicates).
 	ids  map[LineID]struct{}
@@ -38,6 +45,7 @@ type dayAgg struct {
 	members [3]map[string]int64 // by kind index
 	records []byte              // packed attempt records of this day
 	n       int64
+	derived []map[string]int64 // by derived kind index; nil without
 	// memos are the remembered lines of this day (AddOnce), until when
 	// their memory lasts.
 	memos []memo
@@ -63,6 +71,7 @@ func (b *Batch) Reset() {
 	b.n = 0
 	b.last = nil
 	b.lastKey = 0
+	b.resetDerived()
 	clear(b.ids)
 	b.dups = 0
 }
@@ -103,6 +112,9 @@ func (b *Batch) addTo(agg *dayAgg, unix int64, host, user, src []byte, store boo
 	inc(agg.members[0], user)
 	inc(agg.members[1], src)
 	inc(agg.members[2], host)
+	if b.enrich != nil {
+		b.addDerived(agg, src)
+	}
 	if store {
 		agg.records = appendRecord(agg.records, unix, host, user, src)
 	}
@@ -141,7 +153,9 @@ type plan struct {
 	records  map[string][][]byte // day → packed elements
 	// firstSeen holds, per kind, member → the earliest day of the batch
 	// it appears on, as ZADD LT arguments (day, member, day, member, …).
-	firstSeen [3][]interface{}
+	firstSeen [][]interface{} // by kind index of the batch
+	// firstKinds names the kinds of firstSeen.
+	firstKinds []string
 	// seen holds the remembered lines by day, days in order.
 	seen []seenDay
 }
@@ -153,7 +167,12 @@ func (b *Batch) plan() plan { return b.planWith(false) }
 // planWith is plan, with the drill-down increments of every day when drill
 // is set (see drill.go).
 func (b *Batch) planWith(drill bool) plan {
-	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte)}
+	nk := b.kindCount()
+	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte),
+		firstSeen: make([][]interface{}, nk), firstKinds: make([]string, nk)}
+	for k := range nk {
+		p.firstKinds[k] = b.kindName(k)
+	}
 	if b.n == 0 {
 		return p
 	}
@@ -164,7 +183,7 @@ func (b *Batch) planWith(drill bool) plan {
 
 	type coarse struct {
 		name    string
-		members [3]map[string]int64
+		members []map[string]int64
 	}
 	months := map[string]*coarse{}
 	years := map[string]*coarse{}
@@ -172,7 +191,7 @@ func (b *Batch) planWith(drill bool) plan {
 	get := func(m map[string]*coarse, order *[]string, name string) *coarse {
 		c := m[name]
 		if c == nil {
-			c = &coarse{name: name}
+			c = &coarse{name: name, members: make([]map[string]int64, nk)}
 			for i := range c.members {
 				c.members[i] = make(map[string]int64)
 			}
@@ -188,7 +207,7 @@ func (b *Batch) planWith(drill bool) plan {
 			p.toupdate[g] = append(p.toupdate[g], key)
 		}
 	}
-	var first [3]map[string]bool
+	first := make([]map[string]bool, nk)
 	for k := range first {
 		first[k] = map[string]bool{}
 	}
@@ -197,8 +216,12 @@ func (b *Batch) planWith(drill bool) plan {
 		per := agg.period
 		mo := get(months, &monthOrder, per.Month)
 		yr := get(years, &yearOrder, per.Year)
-		for k, members := range agg.members {
-			key := StatsKey(per.Day, kindNames[k])
+		for k := range nk {
+			members := b.membersOf(agg, k)
+			if len(members) == 0 {
+				continue // a derived kind of a day added without it
+			}
+			key := StatsKey(per.Day, b.kindName(k))
 			if !b.coarse {
 				mark(Daily, key)
 			}
@@ -234,7 +257,10 @@ func (b *Batch) planWith(drill bool) plan {
 	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {
 		for _, co := range c {
 			for k, members := range co.members {
-				key := StatsKey(co.name, kindNames[k])
+				if len(members) == 0 {
+					continue
+				}
+				key := StatsKey(co.name, b.kindName(k))
 				mark(g, key)
 				for mem, n := range members {
 					p.incrs = append(p.incrs, increment{key, mem, n})
@@ -331,7 +357,7 @@ func (p plan) args(rec *Applied) []interface{} {
 	a = append(a, 0)
 	for k, pairs := range p.firstSeen {
 		if len(pairs) > 0 {
-			a = append(a, FirstSeenKey(kindNames[k]), len(pairs)/2)
+			a = append(a, FirstSeenKey(p.firstKinds[k]), len(pairs)/2)
 			a = append(a, pairs...)
 			groups++
 		}

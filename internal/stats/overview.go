@@ -51,13 +51,17 @@ func (s *Store) Totals(ctx context.Context, periods []string) ([]int64, error) {
 
 // Distinct returns the number of distinct values of each kind counted in
 // period (the cardinality of each "<period>:stats<kind>"), keyed by kind.
-func (s *Store) Distinct(ctx context.Context, period string) (map[string]int64, error) {
+// Without kinds named, the kinds every daemon counts.
+func (s *Store) Distinct(ctx context.Context, period string, names ...string) (map[string]int64, error) {
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
-	kinds := Kinds()
+	kinds := names
+	if len(kinds) == 0 {
+		kinds = Kinds()
+	}
 	for _, k := range kinds {
 		if err := conn.Send("ZCARD", StatsKey(period, k)); err != nil {
 			return nil, fmt.Errorf("count members of %s: %w", StatsKey(period, k), err)

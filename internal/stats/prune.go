@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
 // Pruning (SPEC §12) removes an old day from the counting Redis in steps
@@ -273,8 +275,9 @@ func (s *Store) DropDay(ctx context.Context, day string) error {
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
-	args := []interface{}{2 + len(Kinds()), ToUpdateKey(Daily), CompilingKey(Daily)}
-	for _, k := range Kinds() {
+	every := kinds.Every()
+	args := []interface{}{2 + len(every), ToUpdateKey(Daily), CompilingKey(Daily)}
+	for _, k := range every {
 		args = append(args, StatsKey(day, k))
 	}
 	ok, err := redis.Int(dropDayScript.Do(conn, args...))

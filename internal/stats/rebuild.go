@@ -62,6 +62,10 @@ type RebuildOptions struct {
 	// statistics (they stay in DB 0): a stamp in the future, which an
 	// earlier version counted, then no longer moves newest forward.
 	NotAfter time.Time
+	// Enricher, when not nil, counts the derived kinds of SPEC §13 too,
+	// answered by the databases as they are at the rebuild (a stored
+	// attempt keeps its source, not its country or AS).
+	Enricher Enricher
 }
 
 // ArchiveReader reads the archive of pruned days.
@@ -165,11 +169,17 @@ func (s *Store) RebuildWith(ctx context.Context, o RebuildOptions) (RebuildResul
 		notAfter = o.NotAfter.Unix()
 	}
 	b := NewBatch()
+	if o.Enricher != nil {
+		b.SetEnricher(o.Enricher)
+	}
 	flush := func() error {
 		if b.Len() == 0 {
 			return nil
 		}
-		err := s.Apply(ctx, b, nil)
+		err := s.SaveNames(ctx, b)
+		if err == nil {
+			err = s.Apply(ctx, b, nil)
+		}
 		b.Reset()
 		return err
 	}
