@@ -172,7 +172,7 @@ func dumpDOM(t *testing.T, chromium, url string, extra ...string) (dom, logs str
 		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--mute-audio",
-		"--user-data-dir="+t.TempDir(),
+		"--user-data-dir=" + t.TempDir(),
 		"--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
 		"--dump-dom"}, extra...)
 	cmd := exec.CommandContext(ctx, chromium, append(args, url)...)

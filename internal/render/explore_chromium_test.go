@@ -132,8 +132,8 @@ func TestExploreServedByDaemonInChromium(t *testing.T) {
 	}
 	add(0, 3, "root", "192.0.2.1", "h1")
 	add(5, 2, "root", "192.0.2.2", "h1")
-	add(9, 2, "root", "192.0.2.1", "h2") // before: root goes up by 3
-	add(2, 3, "admin", "192.0.2.1", "h2") // new in range
+	add(9, 2, "root", "192.0.2.1", "h2")    // before: root goes up by 3
+	add(2, 3, "admin", "192.0.2.1", "h2")   // new in range
 	add(10, 4, "oracle", "192.0.2.9", "h1") // gone
 	add(6, 1, "<b>x</b>", "192.0.2.3", "h2")
 	if err := st.Apply(context.Background(), b, nil); err != nil {
