@@ -163,17 +163,19 @@ func (r *statusRecorder) WriteHeader(code int) {
 
 // dumpDOM runs headless Chromium on url and returns the DOM after the
 // scripts ran, and the browser's log.
-func dumpDOM(t *testing.T, chromium, url string) (dom, logs string) {
+// extra are further Chromium flags (a window size, a colour scheme).
+func dumpDOM(t *testing.T, chromium, url string, extra ...string) (dom, logs string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // generous: a loaded 2-core machine slows browsers down a lot
 	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium,
+	args := append([]string{
 		"--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--mute-audio",
-		"--user-data-dir="+t.TempDir(),
+		"--user-data-dir=" + t.TempDir(),
 		"--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
-		"--dump-dom", url)
+		"--dump-dom"}, extra...)
+	cmd := exec.CommandContext(ctx, chromium, append(args, url)...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
 	cmd.WaitDelay = 5 * time.Second
 	var stdout, stderr strings.Builder

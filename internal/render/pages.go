@@ -26,6 +26,10 @@ var (
 	freshJS string
 	//go:embed assets/favicon.svg
 	faviconSVG string
+	//go:embed assets/explore.html.tmpl
+	exploreTemplate string
+	//go:embed assets/explore.js
+	exploreJS string
 )
 
 // Index is what the pages need to offer only periods that have data.
@@ -69,8 +73,17 @@ func overviewPage() page {
 	return page{Name: "overview", File: "index.html", Nav: "Overview", Title: "Overview"}
 }
 
+// ExploreFile is the page that asks the daemon's investigation API
+// (SPEC §10) about any range of days.
+const ExploreFile = "explore.html"
+
+// explorePage is explore.html; it works only when served by the daemon.
+func explorePage() page {
+	return page{Name: "explore", File: ExploreFile, Nav: "Explore", Title: "Explore"}
+}
+
 // navPages lists every page in the order the navigation shows them.
-func navPages() []page { return append([]page{overviewPage()}, pages()...) }
+func navPages() []page { return append(append([]page{overviewPage()}, pages()...), explorePage()) }
 
 // kindOption is one entry of the kind select.
 type kindOption struct{ Value, Label string }
@@ -89,12 +102,17 @@ type fallbackChart struct {
 }
 
 // WritePages writes dailystatistics.html, monthlystatistics.html,
-// yearlystatistics.html, load.js, fresh.js and favicon.svg into dir (the sshd output directory),
+// yearlystatistics.html, explore.html, load.js, explore.js, fresh.js and
+// favicon.svg into dir (the sshd output directory),
 // each atomically. The index is embedded in each page as JSON, so the pages
 // work from file:// as well as from any static server at any path; every
 // link they make is relative.
 func WritePages(dir string, idx Index) error {
 	tmpl, err := parseTemplate("page", pageTemplate)
+	if err != nil {
+		return err
+	}
+	explore, err := parseTemplate("explore", exploreTemplate)
 	if err != nil {
 		return err
 	}
@@ -128,6 +146,15 @@ func WritePages(dir string, idx Index) error {
 			return fmt.Errorf("write %s page: %w", p.Name, err)
 		}
 	}
+	// The explore page carries the index only for its presets' anchor (the
+	// newest day); everything else it asks the daemon.
+	ex := pageData{Page: explorePage(), Pages: navPages(), Kinds: kindOpts, Index: pi}
+	err = WriteFileAtomic(filepath.Join(dir, ExploreFile), func(w io.Writer) error {
+		return explore.Execute(w, ex)
+	})
+	if err != nil {
+		return fmt.Errorf("write explore page: %w", err)
+	}
 	return writeAssets(dir)
 }
 
@@ -135,7 +162,7 @@ func WritePages(dir string, idx Index) error {
 // favicon is a file rather than a data: URL so that the pages' and the
 // daemon's Content-Security-Policy need not allow data: images.
 func writeAssets(dir string) error {
-	for _, a := range []struct{ name, body string }{{"load.js", loadJS}, {"fresh.js", freshJS}, {"favicon.svg", faviconSVG}} {
+	for _, a := range []struct{ name, body string }{{"load.js", loadJS}, {"explore.js", exploreJS}, {"fresh.js", freshJS}, {"favicon.svg", faviconSVG}} {
 		err := WriteFileAtomic(filepath.Join(dir, a.name), func(w io.Writer) error {
 			_, err := io.WriteString(w, a.body)
 			return err
