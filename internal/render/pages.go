@@ -34,6 +34,10 @@ type Index struct {
 	Days           []string // YYYYMMDD with data, ascending
 	Months         []string // YYYYMM with data, ascending
 	Years          []string // YYYY with data, ascending
+	// Archived are the days pruned from the counting Redis (SPEC §12)
+	// whose compiled files stay on disk (ArchivedDays): the daily page
+	// offers them too, labelled as archived. Not in Days.
+	Archived []string
 }
 
 // pageIndex is Index as the page script reads it.
@@ -43,6 +47,8 @@ type pageIndex struct {
 	Days   []string `json:"days"`
 	Months []string `json:"months"`
 	Years  []string `json:"years"`
+	// Left out when empty, so pages without retention are as before.
+	Archived []string `json:"archived,omitempty"`
 }
 
 // page describes one of the three statistics pages.
@@ -100,11 +106,12 @@ func WritePages(dir string, idx Index) error {
 		kindOpts = append(kindOpts, kindOption{Value: k, Label: KindLabel(k)})
 	}
 	pi := pageIndex{
-		Oldest: idx.Oldest,
-		Newest: idx.Newest,
-		Days:   nonNil(idx.Days),
-		Months: nonNil(idx.Months),
-		Years:  nonNil(idx.Years),
+		Oldest:   idx.Oldest,
+		Newest:   idx.Newest,
+		Days:     nonNil(idx.Days),
+		Months:   nonNil(idx.Months),
+		Years:    nonNil(idx.Years),
+		Archived: idx.Archived,
 	}
 	for _, p := range pages() {
 		data := pageData{
