@@ -33,6 +33,7 @@ type report struct {
 	Backlog     *backlogResult     `json:"backlog,omitempty"`
 	Trickle     *trickleResult     `json:"trickle,omitempty"`
 	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
+	Retention   *retentionResult   `json:"retention,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`

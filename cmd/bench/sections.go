@@ -87,6 +87,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"dedupe", b.dedupe},
 		{"backlog", b.backlog},
 		{"trickle", b.trickle},
+		{"retention", b.retentionSection},
 	}
 	for _, s := range steps {
 		if !b.runs(s.name) {
