@@ -50,6 +50,8 @@ type Store interface {
 	ReadSets(ctx context.Context, keys []string, live func(key string) bool, fn func(key string, chunk []stats.Entry) error) error
 	Scores(ctx context.Context, keys []string, member string) ([]int64, error)
 	PeriodTotals(ctx context.Context, periods []string) ([]int64, error)
+	// PrunedDays tells which days were pruned by retention (SPEC §12).
+	PrunedDays(ctx context.Context, days []string) ([]bool, error)
 }
 
 // Options configure the API.
@@ -130,6 +132,11 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		err = a.serveSeries(ctx, w, q)
 	default:
 		err = a.serveRanking(ctx, w, q)
+	}
+	var refused *badRequest
+	if errors.As(err, &refused) {
+		writeError(w, http.StatusBadRequest, refused.msg)
+		return
 	}
 	if err != nil {
 		if ctx.Err() != nil {

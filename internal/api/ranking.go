@@ -156,6 +156,13 @@ func rank(sum map[string]int64, n int) answer {
 // serveRanking answers top and drill.
 func (a *API) serveRanking(ctx context.Context, w http.ResponseWriter, q query) error {
 	keys, periods, live := a.sources(q)
+	why, check := whyDrill, periods
+	if q.ep != epDrill {
+		why, check = whyTop(a.liveFrom()), dayPeriods(periods)
+	}
+	if err := a.refusePruned(ctx, check, why); err != nil {
+		return err
+	}
 	versions, err := a.o.Store.PeriodTotals(ctx, periods)
 	if err != nil {
 		return err
@@ -235,6 +242,9 @@ func (a *API) serveRanking(ctx context.Context, w http.ResponseWriter, q query) 
 // serveSeries answers series: one ZSCORE per day, in one round trip.
 func (a *API) serveSeries(ctx context.Context, w http.ResponseWriter, q query) error {
 	ds := days(q.from, q.to)
+	if err := a.refusePruned(ctx, ds, whySeries); err != nil {
+		return err
+	}
 	keys := make([]string, len(ds))
 	for i, d := range ds {
 		keys[i] = stats.StatsKey(d, q.kind)

@@ -181,11 +181,11 @@ func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err
 			return res, err
 		}
 	}
-	if err := render.WritePages(c.Dir, render.Index{
-		Oldest: idx.Oldest, Newest: idx.Newest,
-		Days: idx.Days, Months: idx.Months, Years: idx.Years,
-		Kinds: c.Kinds.Names(),
-	}); err != nil {
+	pi, err := c.PageIndex(idx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if err := render.WritePages(c.Dir, pi); err != nil {
 		errs = append(errs, fmt.Errorf("write pages: %w", err))
 	}
 	wrote, rows, err := c.compileOverview(ctx, idx, all || res.Charts > 0)
@@ -195,6 +195,20 @@ func (c *Compiler) compile(ctx context.Context, all, full bool) (res Result, err
 		errs = append(errs, err)
 	}
 	return res, errors.Join(errs...)
+}
+
+// PageIndex is the index the pages offer: the periods with statistics,
+// and the days pruned by retention whose files stay in c.Dir (archived).
+// When the directory cannot be listed the archived days are left out and
+// the error returned; the rest is still right.
+func (c *Compiler) PageIndex(idx stats.Index) (render.Index, error) {
+	archived, err := render.ArchivedDays(c.Dir, idx.Days)
+	return render.Index{
+		Oldest: idx.Oldest, Newest: idx.Newest,
+		Days: idx.Days, Months: idx.Months, Years: idx.Years,
+		Kinds:    c.Kinds.Names(),
+		Archived: archived,
+	}, err
 }
 
 func (c *Compiler) now() time.Time {

@@ -104,11 +104,15 @@ func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, err
 	now := l.Clock.Now()
 	if l.LastCounted != nil {
 		idx, ierr := l.Compiler.Store.ReadIndex(ctx)
+		var pi render.Index
+		if ierr == nil {
+			pi, ierr = l.Compiler.PageIndex(idx)
+		}
 		if ierr == nil {
 			ierr = render.WriteStatus(l.Compiler.Dir, render.Status{
 				CompiledAt: now, LastCounted: l.LastCounted(), Location: l.Location, Zone: l.Zone,
 				Refresh: l.Interval,
-				Index:   render.Index{Oldest: idx.Oldest, Newest: idx.Newest, Days: idx.Days, Months: idx.Months, Years: idx.Years},
+				Index:   pi,
 			})
 		}
 		if ierr != nil {

@@ -41,6 +41,10 @@ type Index struct {
 	// Kinds are the kinds offered, in page order (nil: the three of
 	// every line; country and asn join them when configured).
 	Kinds []string
+	// Archived are the days pruned from the counting Redis (SPEC §12)
+	// whose compiled files stay on disk (ArchivedDays): the daily page
+	// offers them too, labelled as archived. Not in Days.
+	Archived []string
 }
 
 // pageIndex is Index as the page script reads it.
@@ -50,6 +54,8 @@ type pageIndex struct {
 	Days   []string `json:"days"`
 	Months []string `json:"months"`
 	Years  []string `json:"years"`
+	// Left out when empty, so pages without retention are as before.
+	Archived []string `json:"archived,omitempty"`
 }
 
 // page describes one of the three statistics pages.
@@ -125,11 +131,12 @@ func WritePages(dir string, idx Index) error {
 		kindOpts = append(kindOpts, kindOption{Value: k, Label: KindLabel(k)})
 	}
 	pi := pageIndex{
-		Oldest: idx.Oldest,
-		Newest: idx.Newest,
-		Days:   nonNil(idx.Days),
-		Months: nonNil(idx.Months),
-		Years:  nonNil(idx.Years),
+		Oldest:   idx.Oldest,
+		Newest:   idx.Newest,
+		Days:     nonNil(idx.Days),
+		Months:   nonNil(idx.Months),
+		Years:    nonNil(idx.Years),
+		Archived: idx.Archived,
 	}
 	for _, p := range pages() {
 		data := pageData{

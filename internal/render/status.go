@@ -51,6 +51,7 @@ func WriteStatus(dir string, s Status) error {
 		Index: pageIndex{
 			Oldest: s.Index.Oldest, Newest: s.Index.Newest,
 			Days: nonNil(s.Index.Days), Months: nonNil(s.Index.Months), Years: nonNil(s.Index.Years),
+			Archived: s.Index.Archived,
 		},
 	}
 	if out.Timezone == "" {

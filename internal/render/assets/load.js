@@ -109,13 +109,27 @@
       const ok = list.filter(function (p) { return validPeriod(name, p); });
       return Array.from(new Set(ok)).sort();
     };
+    // Archived days (pruned from the counting Redis by retain_days, their
+    // files kept) are days like the others for the picker and the
+    // Previous/Next buttons; the set says which to label.
+    const counted = clean(raw.days, 'daily');
+    const counting = new Set(counted);
+    const archived = clean(raw.archived, 'daily').filter(function (d) { return !counting.has(d); });
     const idx = {
-      days: clean(raw.days, 'daily'),
+      days: Array.from(new Set(counted.concat(archived))).sort(),
       months: clean(raw.months, 'monthly'),
       years: clean(raw.years, 'yearly'),
+      archived: new Set(archived),
     };
     idx.oldest = validPeriod('daily', raw.oldest) ? raw.oldest : (idx.days[0] || '');
     idx.newest = validPeriod('daily', raw.newest) ? raw.newest : (idx.days[idx.days.length - 1] || '');
+    // The date input spans every day that has files, archived ones included.
+    if (idx.days.length && (!idx.oldest || idx.days[0] < idx.oldest)) {
+      idx.oldest = idx.days[0];
+    }
+    if (idx.days.length && idx.days[idx.days.length - 1] > idx.newest) {
+      idx.newest = idx.days[idx.days.length - 1];
+    }
     return idx;
   }
 
@@ -275,14 +289,16 @@
       showStatus('No attempts were recorded ' + page.prep + ' ' + display(state.period) + '.');
       return;
     }
-    el.status.textContent = '';
+    el.status.textContent = pageName === 'daily' && index.archived.has(state.period)
+      ? 'Archived: ' + display(state.period) + ' was pruned from the counting Redis (retain_days); its chart and CSV are as last compiled, and its attempts count in its month and year.'
+      : '';
     const src = fileURL(state.period, state.kind, '.svg');
     if (el.img.getAttribute('src') !== src) {
       el.img.src = src;
     }
     el.link.href = src;
     el.img.alt = 'Bar chart: ' + what;
-    el.caption.textContent = what;
+    el.caption.textContent = what + (pageName === 'daily' && index.archived.has(state.period) ? ' (archived)' : '');
     el.csv.href = fileURL(state.period, state.kind, '.csv');
     el.csv.setAttribute('download', state.period + '-stats' + state.kind + '.csv');
     el.chart.hidden = false;
@@ -352,6 +368,7 @@
     index.years = next.years;
     index.oldest = next.oldest;
     index.newest = next.newest;
+    index.archived = next.archived;
     periods.splice(0, periods.length, ...next[page.list]);
     has.clear();
     periods.forEach(function (p) { has.add(p); });

@@ -1,0 +1,121 @@
+package render
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"net/http"
+	"net/http/httptest"
+)
+
+// TestArchivedDaysInChromium: days pruned from the counting Redis whose
+// files stay on disk are found by ArchivedDays, offered by the daily page
+// (date input bounds, Previous/Next) and labelled as archived; a day still
+// counted is not; no console message.
+func TestArchivedDaysInChromium(t *testing.T) {
+	chromium, err := findChromium()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is required in CI: %v", err)
+		}
+		t.Skipf("chromium not installed: %v", err)
+	}
+	root := t.TempDir()
+	dir := filepath.Join(root, "data", "sshd")
+	idx := goldenIndex() // days 20261120, 20261123, 20261125 still counted
+	pruned := []string{"20261101", "20261110"}
+	for _, p := range append(append(append([]string{}, pruned...), idx.Days...), idx.Months...) {
+		for _, k := range kindNames() {
+			c := Chart{Period: p, Kind: k, Top: []Entry{{"root", 3}}, Total: 3, Distinct: 1}
+			if err := WriteFileAtomic(filepath.Join(dir, ChartPath(p, k)), func(w io.Writer) error { return WriteSVG(w, c) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Not days with files: no chart inside, not a calendar day, a file.
+	for _, d := range []string{"20261105", "20261131", "notaday"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "20261106"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	idx.Archived, err = ArchivedDays(dir, idx.Days)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(idx.Archived, pruned) {
+		t.Fatalf("ArchivedDays = %v, want %v", idx.Archived, pruned)
+	}
+	if err := WritePages(dir, idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteStatus(dir, Status{CompiledAt: time.Now(), Location: time.UTC, Refresh: time.Minute, Index: idx}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	failed := map[string]int{}
+	files := http.FileServer(http.Dir(root))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		files.ServeHTTP(rec, r)
+		if rec.status != http.StatusOK && rec.status != http.StatusNotModified {
+			mu.Lock()
+			failed[r.URL.Path] = rec.status
+			mu.Unlock()
+		}
+	}))
+	defer srv.Close()
+
+	for _, tt := range []struct {
+		fragment, wantSrc, wantStatus, wantCaption string
+		prevDisabled                               bool
+	}{
+		{"#20261110/src", "20261110/20261110%3Astatssrc.svg", "Archived: 2026-11-10 was pruned from the counting Redis", "(archived)", false},
+		{"#20261101/host", "20261101/20261101%3Astatshost.svg", "Archived: 2026-11-01", "(archived)", true},
+		{"#20261120/src", "20261120/20261120%3Astatssrc.svg", "", "", false},
+	} {
+		dom, logs := dumpDOM(t, chromium, srv.URL+"/data/sshd/dailystatistics.html"+tt.fragment)
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
+				t.Errorf("%s: browser console: %s", tt.fragment, line)
+			}
+		}
+		if m := regexp.MustCompile(`(?s)<pre id="js-error"[^>]*>(.*?)</pre>`).FindStringSubmatch(dom); m == nil || m[1] != "" {
+			t.Errorf("%s: script error element: %q", tt.fragment, m)
+		}
+		src := regexp.MustCompile(`<img id="chart-img"[^>]*?\ssrc="([^"]*)"`).FindStringSubmatch(dom)
+		if src == nil || src[1] != tt.wantSrc || !strings.Contains(dom, `<figure id="chart">`) {
+			t.Errorf("%s: chart %q, want %q shown", tt.fragment, src, tt.wantSrc)
+		}
+		status := regexp.MustCompile(`<p id="status"[^>]*>([^<]*)</p>`).FindStringSubmatch(dom)
+		if status == nil || !strings.Contains(status[1], tt.wantStatus) || (tt.wantStatus == "" && status[1] != "") {
+			t.Errorf("%s: status %q, want %q", tt.fragment, status, tt.wantStatus)
+		}
+		caption := regexp.MustCompile(`<span id="caption"[^>]*>([^<]*)</span>`).FindStringSubmatch(dom)
+		if caption == nil || strings.HasSuffix(caption[1], " (archived)") != (tt.wantCaption != "") {
+			t.Errorf("%s: caption %q, want archived label: %v", tt.fragment, caption, tt.wantCaption != "")
+		}
+		// The date input spans the archived days.
+		if !regexp.MustCompile(`<input type="date" id="day"[^>]*\smin="2026-11-01"`).MatchString(dom) {
+			t.Errorf("%s: date input does not start at the oldest archived day: %s", tt.fragment, regexp.MustCompile(`<input type="date"[^>]*>`).FindString(dom))
+		}
+		prev := regexp.MustCompile(`<button type="button" id="prev"[^>]*>`).FindString(dom)
+		if strings.Contains(prev, "disabled") != tt.prevDisabled {
+			t.Errorf("%s: previous button %q, want disabled %v", tt.fragment, prev, tt.prevDisabled)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for p, code := range failed {
+		t.Errorf("the page requested %s: HTTP %d", p, code)
+	}
+}
