@@ -25,6 +25,7 @@ const (
 	keyMaxAgeDays      = "max_age_days"
 	keyMaxValueBytes   = "max_value_bytes"
 	keyDedupeDays      = "dedupe_days"
+	keyMinReplicas     = "min_replicas"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -40,6 +41,7 @@ type tomlFile struct {
 	MaxLineBytes    any `toml:"max_line_bytes"`
 	MaxAgeDays      any `toml:"max_age_days"`
 	MaxValueBytes   any `toml:"max_value_bytes"`
+	MinReplicas     any `toml:"min_replicas"`
 
 	// Sharing (share.go).
 	MISP             any `toml:"misp"`
@@ -68,7 +70,7 @@ type tomlFile struct {
 func Keys() []string { return tomlKeys() }
 
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyMinReplicas, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays}
 	keys = append(keys, shareKeys()...)
 	keys = append(keys, keyDrilldown)
 	sort.Strings(keys)
@@ -101,6 +103,7 @@ func loadTOML(path string, cfg *Config) error {
 	shareDefaults(cfg)
 	investigateDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
+	cfg.MinReplicas = defaultMinReplicas
 	cfg.TLSCert, cfg.TLSKey, cfg.HTTPUsers = "", "", ""
 	cfg.RetainDays = defaultRetainDays
 
@@ -174,6 +177,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		{keyMaxAgeDays, raw.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays, " (0: no age limit)", &cfg.MaxAgeDays},
 		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
 		{keyDedupeDays, raw.DedupeDays, minDedupeDays, maxDedupeDays, " (0: count resent lines again)", &cfg.DedupeDays},
+		{keyMinReplicas, raw.MinReplicas, minMinReplicas, maxMinReplicas, " (0: do not wait for replicas)", &cfg.MinReplicas},
 	} {
 		if r.v == nil {
 			continue

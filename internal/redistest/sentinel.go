@@ -17,7 +17,15 @@ import (
 // takes it, and waits until its link to the master is up.
 func StartReplica(t testing.TB, master *Server, o Options) *Server {
 	t.Helper()
+	// Redis waits 5 s by default before a diskless full sync, for more
+	// replicas to join it; tests have one at a time.
+	for _, srv := range []*Server{master} {
+		if _, err := srv.Conn(0).Do("CONFIG", "SET", "repl-diskless-sync-delay", "0"); err != nil {
+			t.Fatalf("configure master %s: %v", srv.Addr(), err)
+		}
+	}
 	o.Extra = append(append([]string(nil), o.Extra...), "--replicaof", "127.0.0.1", strconv.Itoa(master.Port))
+	o.Extra = append(o.Extra, "--repl-diskless-sync-delay", "0")
 	s := Start(t, o)
 	s.WaitLinkUp()
 	return s
