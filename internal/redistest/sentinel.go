@@ -19,16 +19,39 @@ func StartReplica(t testing.TB, master *Server, o Options) *Server {
 	t.Helper()
 	// Redis waits 5 s by default before a diskless full sync, for more
 	// replicas to join it; tests have one at a time.
-	for _, srv := range []*Server{master} {
-		if _, err := srv.Conn(0).Do("CONFIG", "SET", "repl-diskless-sync-delay", "0"); err != nil {
-			t.Fatalf("configure master %s: %v", srv.Addr(), err)
-		}
+	if _, err := master.Conn(0).Do("CONFIG", "SET", "repl-diskless-sync-delay", "0"); err != nil {
+		t.Fatalf("configure master %s: %v", master.Addr(), err)
 	}
 	o.Extra = append(append([]string(nil), o.Extra...), "--replicaof", "127.0.0.1", strconv.Itoa(master.Port))
 	o.Extra = append(o.Extra, "--repl-diskless-sync-delay", "0")
 	s := Start(t, o)
 	s.WaitLinkUp()
+	master.WaitReplicas(1)
 	return s
+}
+
+// WaitReplicas waits until the master counts n replicas online, as WAIT
+// counts them (a replica whose link is up is counted only after its first
+// acknowledgement).
+func (s *Server) WaitReplicas(n int) {
+	s.t.Helper()
+	c, err := redis.Dial("tcp", s.Addr(), redis.DialConnectTimeout(time.Second))
+	if err != nil {
+		s.t.Fatalf("dial %s: %v", s.Addr(), err)
+	}
+	defer c.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		// A connection that wrote nothing waits for offset 0: WAIT then
+		// counts the replicas online, blocking up to 100 ms for more.
+		got, err := redis.Int(c.Do("WAIT", n, 100))
+		if err == nil && got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s: %d replicas online after 20s, want %d (%v)", s.Addr(), got, n, err)
+		}
+	}
 }
 
 // WaitLinkUp waits until the server is a replica whose link to its master
