@@ -42,6 +42,7 @@ func printConfig(w io.Writer, c Command, cfg *config.Config, entries []parsers.E
 	fmt.Fprintf(tw, "max_age_days\t%d\n", cfg.MaxAgeDays)
 	fmt.Fprintf(tw, "max_value_bytes\t%d\n", cfg.MaxValueBytes)
 	fmt.Fprintf(tw, "dedupe_days\t%d\n", cfg.DedupeDays)
+	fmt.Fprintf(tw, "min_replicas\t%d\n", cfg.MinReplicas)
 	fmt.Fprintf(tw, "http_tls_cert\t%q\n", cfg.TLSCert)
 	fmt.Fprintf(tw, "http_tls_key\t%q\n", cfg.TLSKey)
 	fmt.Fprintf(tw, "http_users\t%q\n", cfg.HTTPUsers)
