@@ -78,6 +78,12 @@ const (
 	minDedupeDays     = 0
 	maxDedupeDays     = 366
 
+	// min_replicas: a batch is acknowledged once this many replicas have
+	// its counting (Redis WAIT); more than a handful of replicas is a typo.
+	defaultMinReplicas = 0
+	minMinReplicas     = 0
+	maxMinReplicas     = 16
+
 	// A one-value file is a few dozen bytes; the cap keeps a wrong -c (a
 	// directory of logs, say) from being read whole into memory.
 	maxValueFileBytes = 4096
@@ -109,11 +115,16 @@ const DefaultMaxValueBytes = 1024
 type Config struct {
 	Dir string // the configuration directory it was loaded from
 
-	D4         RedisAddr // redis_d4: host:port/db; the DB holds the analyzer queues
-	Queue      string    // redis_queue: the analyzer queue UUID, lower-cased canonical 8-4-4-4-12 form
-	Parsers    string    // redis_parsers host:port (the counting Redis)
-	Pool       int       // redis_parsers /N: parser workers and most concurrent counting-Redis connections, 1..1024
-	HTTPServer string    // http_server host:port; "" when the file is missing or empty (no web server)
+	D4      RedisAddr // redis_d4: host:port/db; the DB holds the analyzer queues
+	Queue   string    // redis_queue: the analyzer queue UUID, lower-cased canonical 8-4-4-4-12 form
+	Parsers string    // redis_parsers host:port (the counting Redis); with Sentinels, the value without its "/N", for logs
+	// Sentinels and SentinelMaster are set when redis_parsers is
+	// sentinel://HOST:PORT[,HOST:PORT…]/MASTERNAME/N (SPEC §14): the
+	// counting Redis is whatever master they name.
+	Sentinels      []string
+	SentinelMaster string
+	Pool           int    // redis_parsers /N: parser workers and most concurrent counting-Redis connections, 1..1024
+	HTTPServer     string // http_server host:port; "" when the file is missing or empty (no web server)
 
 	// analyzer.toml
 	TimezoneName    string         // "timezone": IANA name; default "" meaning the machine's local zone
@@ -145,6 +156,7 @@ type Config struct {
 	TLSCert          string   // "http_tls_cert": PEM certificate (chain) path, relative ones resolved against Dir; with TLSKey the web server speaks HTTPS only; "" with TLSKey "": plain HTTP
 	TLSKey           string   // "http_tls_key": PEM private key of TLSCert, resolved like it
 	HTTPUsers        string   // "http_users": htpasswd file of bcrypt hashes, resolved like TLSCert; when set every path but /healthz needs basic auth; "": no passwords
+	MinReplicas      int      // "min_replicas": replicas that must have a batch's counting (Redis WAIT) before it is acknowledged on the D4 queue; default 0 = do not wait, allowed 0..16 (SPEC §14)
 	RetainDays       int      // "retain_days": days whose per-day statistics and stored attempts are kept (today and the days before it); older ones are archived and pruned; default 0 = keep every day
 }
 
@@ -158,7 +170,7 @@ func (c *Config) MaxAge() time.Duration {
 const (
 	wantRedisD4      = "the D4 server's Redis as host:port/db, like localhost:6380/2"
 	wantRedisQueue   = "the analyzer queue's UUID from the D4 web UI, like " + exampleQueue
-	wantRedisParsers = "the counting Redis as host:port/N with N the pool size, like localhost:6500/16"
+	wantRedisParsers = "the counting Redis as host:port/N with N the pool size, like localhost:6500/16, or its Sentinels as " + sentinelForm + ", like " + sentinelExample
 	wantValueFile    = "a file holding just the value"
 	wantDir          = "a directory holding " + FileRedisD4 + ", " + FileRedisQueue + " and " + FileRedisParsers
 )
@@ -206,7 +218,11 @@ func Load(dir string) (*Config, error) {
 	if s, err = readRequired(path, wantRedisParsers); err != nil {
 		return nil, err
 	}
-	if cfg.Parsers, cfg.Pool, err = parseParsers(path, s); err != nil {
+	if strings.HasPrefix(s, SentinelScheme) {
+		if err := parseSentinelParsers(path, s, cfg); err != nil {
+			return nil, err
+		}
+	} else if cfg.Parsers, cfg.Pool, err = parseParsers(path, s); err != nil {
 		return nil, err
 	}
 
@@ -248,7 +264,11 @@ func (c *Config) Validate() error {
 	if q, ok := canonicalUUID(c.Queue); !ok || q != c.Queue {
 		return fmt.Errorf("redis_queue %s is not a lower-case UUID", quote(c.Queue))
 	}
-	if _, _, bad := splitHostPort(c.Parsers, false); bad != nil {
+	if len(c.Sentinels) > 0 {
+		if err := c.validateSentinel(); err != nil {
+			return err
+		}
+	} else if _, _, bad := splitHostPort(c.Parsers, false); bad != nil {
 		return fmt.Errorf("redis_parsers address %s is not host:port", quote(c.Parsers))
 	}
 	if c.Pool < minPool || c.Pool > maxPool {
@@ -281,6 +301,7 @@ func (c *Config) Validate() error {
 		{"max_age_days", c.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays},
 		{"max_value_bytes", c.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes},
 		{"dedupe_days", c.DedupeDays, minDedupeDays, maxDedupeDays},
+		{"min_replicas", c.MinReplicas, minMinReplicas, maxMinReplicas},
 	} {
 		if r.v < r.least || r.v > r.most {
 			return fmt.Errorf("%s %d is out of range; want %d to %d", r.key, r.v, r.least, r.most)

@@ -36,8 +36,17 @@ var badDirs = []struct {
 	{"http-not-host-port", `testdata/bad/http-not-host-port/http_server: "http://127.0.0.1:8080/" is not host:port; want the host:port the web server listens on, like 127.0.0.1:8080`},
 	{"http-port-zero", `testdata/bad/http-port-zero/http_server: "127.0.0.1:0" has port "0"; want a port from 1 to 65535, like 127.0.0.1:8080`},
 	{"missing-redis_d4", `testdata/bad/missing-redis_d4/redis_d4: missing; want the D4 server's Redis as host:port/db, like localhost:6380/2`},
-	{"missing-redis_parsers", `testdata/bad/missing-redis_parsers/redis_parsers: missing; want the counting Redis as host:port/N with N the pool size, like localhost:6500/16`},
+	{"missing-redis_parsers", `testdata/bad/missing-redis_parsers/redis_parsers: missing; want the counting Redis as host:port/N with N the pool size, like localhost:6500/16, or its Sentinels as sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
 	{"missing-redis_queue", `testdata/bad/missing-redis_queue/redis_queue: missing; want the analyzer queue's UUID from the D4 web UI, like 3a7b1a4e-9f51-4c1e-a3c2-2f0e8c9b6d11`},
+	{"parsers-sentinel-bad-host", `testdata/bad/parsers-sentinel-bad-host/redis_parsers: "sentinel://10.0.0.1:26379,10.0.0.2/counting/16" has sentinel "10.0.0.2" that has no port; want sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"parsers-sentinel-bad-master", `testdata/bad/parsers-sentinel-bad-master/redis_parsers: "sentinel://10.0.0.1:26379/my master/16" has master name "my master", not letters, digits, '-', '.' or '_' (at most 128); want sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"parsers-sentinel-no-hosts", `testdata/bad/parsers-sentinel-no-hosts/redis_parsers: "sentinel:///counting/16" has no sentinel host:port; want sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"parsers-sentinel-no-master", `testdata/bad/parsers-sentinel-no-master/redis_parsers: "sentinel://10.0.0.1:26379//16" has no master name; want sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"parsers-sentinel-no-pool", `testdata/bad/parsers-sentinel-no-pool/redis_parsers: "sentinel://10.0.0.1:26379/counting" has no pool size after the master name; want sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"parsers-sentinel-pool-zero", `testdata/bad/parsers-sentinel-pool-zero/redis_parsers: "sentinel://10.0.0.1:26379/counting/0" has pool size "0"; want a pool size from 1 to 1024, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"parsers-sentinel-twice", `testdata/bad/parsers-sentinel-twice/redis_parsers: "sentinel://10.0.0.1:26379,10.0.0.1:26379/counting/16" names sentinel "10.0.0.1:26379" twice; want sentinel://HOST:PORT[,HOST:PORT...]/MASTERNAME/N with N the pool size, like sentinel://10.0.0.1:26379,10.0.0.2:26379,10.0.0.3:26379/counting/16`},
+	{"toml-min-replicas-string", `testdata/bad/toml-min-replicas-string/analyzer.toml: min_replicas "one" is a string, not an integer; want an integer from 0 to 16 (0: do not wait for replicas)`},
+	{"toml-min-replicas-too-big", `testdata/bad/toml-min-replicas-too-big/analyzer.toml: min_replicas 17 is out of range; want an integer from 0 to 16 (0: do not wait for replicas)`},
 	{"parsers-empty-host", `testdata/bad/parsers-empty-host/redis_parsers: ":6500/16" has no host; want host:port/N with N the pool size, like localhost:6500/16`},
 	{"parsers-no-pool", `testdata/bad/parsers-no-pool/redis_parsers: "localhost:6500" has no pool size; want host:port/N with N the pool size, like localhost:6500/16`},
 	{"parsers-pool-not-number", `testdata/bad/parsers-pool-not-number/redis_parsers: "localhost:6500/sixteen" has pool size "sixteen", not a decimal number; want host:port/N with N the pool size, like localhost:6500/16`},
@@ -64,9 +73,9 @@ var badDirs = []struct {
 	{"toml-interval-subsecond", `testdata/bad/toml-interval-subsecond/analyzer.toml: compile_interval "500ms" is shorter than 1s; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-too-long", `testdata/bad/toml-interval-too-long/analyzer.toml: compile_interval 9223372036854775807 is too long; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
 	{"toml-interval-zero", `testdata/bad/toml-interval-zero/analyzer.toml: compile_interval 0 is not positive; want a Go duration like "60s" or "5m", or whole seconds like 60; at least 1s`},
-	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
+	{"toml-key-case", `testdata/bad/toml-key-case/analyzer.toml: unknown key "Chart_Top"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, min_replicas, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
 	{"toml-malformed", `testdata/bad/toml-malformed/analyzer.toml: line 3: expected value but found '=' instead; want TOML lines like chart_top = 25`},
-	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
+	{"toml-many-unknown-keys", `testdata/bad/toml-many-unknown-keys/analyzer.toml: unknown keys "k0", "k1", "k2", "k3", "k4" and 3 more; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, min_replicas, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
 	{"toml-max-line-bytes-bool", `testdata/bad/toml-max-line-bytes-bool/analyzer.toml: max_line_bytes true is a boolean, not an integer; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-big", `testdata/bad/toml-max-line-bytes-too-big/analyzer.toml: max_line_bytes 67108865 is out of range; want an integer from 1024 to 67108864`},
 	{"toml-max-line-bytes-too-small", `testdata/bad/toml-max-line-bytes-too-small/analyzer.toml: max_line_bytes 1023 is out of range; want an integer from 1024 to 67108864`},
@@ -96,8 +105,8 @@ var badDirs = []struct {
 	{"toml-control-character", `testdata/bad/toml-control-character/analyzer.toml: line 1: TOML files cannot contain control characters: '0x01'; want TOML lines like chart_top = 25`},
 	{"toml-too-many-settings", `testdata/bad/toml-too-many-settings/analyzer.toml: 5004 bytes outside comments; want a few lines like chart_top = 25, at most 4096 bytes besides comments`},
 	{"toml-file-too-large", `testdata/bad/toml-file-too-large/analyzer.toml: larger than 65536 bytes; want a few lines of TOML settings`},
-	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
-	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
+	{"toml-unknown-key", `testdata/bad/toml-unknown-key/analyzer.toml: unknown key "compile_intervall"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, min_replicas, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
+	{"toml-unknown-keys", `testdata/bad/toml-unknown-keys/analyzer.toml: unknown keys "alpha", "section", "zeta"; allowed keys: batch_size, blocklist_days, blocklist_min, chart_top, compile_interval, dedupe_days, drilldown, geoip_asn_db, geoip_country_db, http_tls_cert, http_tls_key, http_users, max_age_days, max_line_bytes, max_value_bytes, min_replicas, misp, misp_days, misp_distribution, misp_event_info, misp_org_name, misp_org_uuid, misp_published, misp_tags, misp_top, output_dir, retain_days, timezone`},
 	{"toml-misp-not-bool", `testdata/bad/toml-misp-not-bool/analyzer.toml: misp "yes" is a string, not a boolean; want true or false`},
 	{"toml-drilldown-string", `testdata/bad/toml-drilldown-string/analyzer.toml: drilldown "no" is a string, not a boolean; want true or false`},
 	{"toml-misp-published-int", `testdata/bad/toml-misp-published-int/analyzer.toml: misp_published 1 is an integer, not a boolean; want true or false`},
@@ -321,6 +330,13 @@ func TestLoadGood(t *testing.T) {
 			c.Parsers = "redis-counting.internal_1:6500"
 			c.Pool = 1024
 			c.HTTPServer = "[::]:8080"
+		}},
+		{"sentinel", func(c *Config) {
+			c.Parsers = "sentinel://10.0.0.1:26379,sentinel-b.internal:26379,[::1]:26380/counting_1"
+			c.Sentinels = []string{"10.0.0.1:26379", "sentinel-b.internal:26379", "[::1]:26380"}
+			c.SentinelMaster = "counting_1"
+			c.Pool = 8
+			c.MinReplicas = 1
 		}},
 		{"listen-all-interfaces", func(c *Config) {
 			c.D4 = RedisAddr{Addr: "192.0.2.10:6380", DB: 15}

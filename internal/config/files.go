@@ -40,6 +40,7 @@ func Files() string {
 	key(keyBlocklistDays, fmt.Sprintf("complete days behind feeds/sources.txt; default %d, %d to %d", defaultBlocklistDays, minBlocklistDays, maxBlocklistDays))
 	key(keyBlocklistMin, fmt.Sprintf("least attempts over them to be listed; default %d, %d to %d", defaultBlocklistMin, minBlocklistMin, maxBlocklistMin))
 	key(keyDedupeDays, fmt.Sprintf("a line identical to one counted within this many days (by the day of its timestamp) is skipped as duplicate; default %d, %d to %d, 0: off", defaultDedupeDays, minDedupeDays, maxDedupeDays))
+	key(keyMinReplicas, fmt.Sprintf("replicas of the counting Redis that must have a batch (Redis WAIT, 1 s) before it is acknowledged on the D4 queue; default %d (do not wait), %d to %d", defaultMinReplicas, minMinReplicas, maxMinReplicas))
 	key(keyTLSCert, "PEM certificate (with chain) for HTTPS; relative to the configuration directory; with http_tls_key the web server speaks HTTPS only, re-read when it changes; default none")
 	key(keyTLSKey, "PEM private key of http_tls_cert; both or neither; default none")
 	key(keyHTTPUsers, "htpasswd file of bcrypt hashes (htpasswd -B); relative to the configuration directory; every path but /healthz then needs a password; default none")

@@ -10,6 +10,42 @@ import (
 	"unicode/utf8"
 )
 
+func FuzzParseSentinelAddr(f *testing.F) {
+	for _, s := range []string{
+		"sentinel://10.0.0.1:26379,10.0.0.2:26379/counting/16", "sentinel://[::1]:26379/m/1",
+		"sentinel:///m/1", "sentinel://a:1/m", "sentinel://a:1,a:1/m/2", "sentinel://a:1/m m/2", "localhost:6500/16", "",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		hosts, master, n, err := ParseSentinelAddr(s)
+		if err != nil {
+			if hosts != nil || master != "" || n != 0 {
+				t.Fatalf("ParseSentinelAddr(%q) = %q, %q, %d with error %v", s, hosts, master, n, err)
+			}
+			checkMessage(t, err.Error(), "sentinel address ")
+			return
+		}
+		if len(hosts) == 0 || master == "" || n < 0 {
+			t.Fatalf("ParseSentinelAddr(%q) = %q, %q, %d", s, hosts, master, n)
+		}
+		for _, h := range hosts {
+			if strings.ContainsAny(h, " \t\r\n\x00/@,") {
+				t.Fatalf("ParseSentinelAddr(%q): accepted sentinel %q", s, h)
+			}
+		}
+		if strings.ContainsAny(master, " \t\r\n\x00/\"'") {
+			t.Fatalf("ParseSentinelAddr(%q): accepted master %q", s, master)
+		}
+		// What was accepted parses again to the same thing.
+		again := SentinelScheme + strings.Join(hosts, ",") + "/" + master + "/" + strconv.Itoa(n)
+		hosts2, master2, n2, err := ParseSentinelAddr(again)
+		if err != nil || strings.Join(hosts2, ",") != strings.Join(hosts, ",") || master2 != master || n2 != n {
+			t.Fatalf("ParseSentinelAddr(%q) = %q, %q, %d, %v; reparsed from %q", again, hosts2, master2, n2, err, s)
+		}
+	})
+}
+
 func FuzzParseRedisAddr(f *testing.F) {
 	for _, s := range []string{
 		"localhost:6380/2", "[::1]:6500/16", "[fe80::1%eth0]:1/0", "localhost:6380",

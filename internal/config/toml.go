@@ -27,6 +27,7 @@ const (
 	keyGeoIPCountryDB  = "geoip_country_db"
 	keyGeoIPASNDB      = "geoip_asn_db"
 	keyDedupeDays      = "dedupe_days"
+	keyMinReplicas     = "min_replicas"
 )
 
 // tomlFile is analyzer.toml as decoded. Every field is untyped so that a
@@ -44,6 +45,7 @@ type tomlFile struct {
 	MaxValueBytes   any `toml:"max_value_bytes"`
 	GeoIPCountryDB  any `toml:"geoip_country_db"`
 	GeoIPASNDB      any `toml:"geoip_asn_db"`
+	MinReplicas     any `toml:"min_replicas"`
 
 	// Sharing (share.go).
 	MISP             any `toml:"misp"`
@@ -72,7 +74,7 @@ type tomlFile struct {
 func Keys() []string { return tomlKeys() }
 
 func tomlKeys() []string {
-	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays, keyGeoIPCountryDB, keyGeoIPASNDB}
+	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays, keyGeoIPCountryDB, keyGeoIPASNDB, keyMinReplicas}
 	keys = append(keys, shareKeys()...)
 	keys = append(keys, keyDrilldown)
 	sort.Strings(keys)
@@ -106,6 +108,7 @@ func loadTOML(path string, cfg *Config) error {
 	shareDefaults(cfg)
 	investigateDefaults(cfg)
 	cfg.DedupeDays = defaultDedupeDays
+	cfg.MinReplicas = defaultMinReplicas
 	cfg.TLSCert, cfg.TLSKey, cfg.HTTPUsers = "", "", ""
 	cfg.RetainDays = defaultRetainDays
 
@@ -179,6 +182,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		{keyMaxAgeDays, raw.MaxAgeDays, minMaxAgeDays, maxMaxAgeDays, " (0: no age limit)", &cfg.MaxAgeDays},
 		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
 		{keyDedupeDays, raw.DedupeDays, minDedupeDays, maxDedupeDays, " (0: count resent lines again)", &cfg.DedupeDays},
+		{keyMinReplicas, raw.MinReplicas, minMinReplicas, maxMinReplicas, " (0: do not wait for replicas)", &cfg.MinReplicas},
 	} {
 		if r.v == nil {
 			continue

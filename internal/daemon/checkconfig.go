@@ -44,6 +44,7 @@ func printConfig(w io.Writer, c Command, cfg *config.Config, entries []parsers.E
 	fmt.Fprintf(tw, "dedupe_days\t%d\n", cfg.DedupeDays)
 	fmt.Fprintf(tw, "geoip_country_db\t%q\n", cfg.GeoIPCountryDB)
 	fmt.Fprintf(tw, "geoip_asn_db\t%q\n", cfg.GeoIPASNDB)
+	fmt.Fprintf(tw, "min_replicas\t%d\n", cfg.MinReplicas)
 	fmt.Fprintf(tw, "http_tls_cert\t%q\n", cfg.TLSCert)
 	fmt.Fprintf(tw, "http_tls_key\t%q\n", cfg.TLSKey)
 	fmt.Fprintf(tw, "http_users\t%q\n", cfg.HTTPUsers)

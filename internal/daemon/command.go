@@ -173,7 +173,7 @@ func (d *Daemon) investigation() (*api.API, error) {
 	cfg := d.cfg
 	return api.New(api.Options{
 		Store: &stats.Store{
-			Stats: newPool(cfg.Parsers, stats.StatsDB, api.Connections, d.cntOutage),
+			Stats: d.countingPool(stats.StatsDB, api.Connections),
 		},
 		Location: cfg.Location,
 		Now:      d.clock.Now,

@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/misp"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/retention"
+	"github.com/D4-project/analyzer-d4-log/internal/sentinel"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
@@ -78,6 +80,9 @@ type Daemon struct {
 	archive   *retention.Archive
 	pruner    *retention.Pruner
 	geoip     *geoip.Databases
+	// sentinel finds the counting master when redis_parsers names
+	// Sentinels (SPEC §14); nil for one counting Redis.
+	sentinel *sentinel.Client
 }
 
 // compileParallel is how many charts a compile draws at once: drawing
@@ -111,14 +116,16 @@ func New(o Options) *Daemon {
 	}
 	d.d4Outage = ingest.NewOutage(metrics.ServerD4, cfg.D4.Addr, d4Meanwhile, d.log, d.metrics, d.clock)
 	d.cntOutage = ingest.NewOutage(metrics.ServerCounting, cfg.Parsers, cntMeanwhile, d.log, d.metrics, d.clock)
-	d.d4Pool = newPool(cfg.D4.Addr, cfg.D4.DB, cfg.Pool+4, d.d4Outage)
+	d.d4Pool = newPool(directDial(cfg.D4.Addr), nil, cfg.D4.DB, cfg.Pool+4, d.d4Outage)
+	d.sentinel = d.newSentinel()
 	// Workers count through DB 0 connections (the transaction starts
 	// there), one each; compiles and health checks read DB 1 through a few
 	// of their own, so a long compile never holds up counting.
 	d.store = &stats.Store{
-		Stats:    newPool(cfg.Parsers, stats.StatsDB, compileParallel+2, d.cntOutage),
-		Attempts: newPool(cfg.Parsers, stats.AttemptsDB, cfg.Pool+2, d.cntOutage),
-		NoDrill:  !cfg.Drilldown,
+		Stats:       d.countingPool(stats.StatsDB, compileParallel+2),
+		Attempts:    d.countingPool(stats.AttemptsDB, cfg.Pool+2),
+		NoDrill:     !cfg.Drilldown,
+		MinReplicas: cfg.MinReplicas,
 	}
 	d.compiler = &compile.Compiler{
 		Store:    d.store,
@@ -199,27 +206,71 @@ func (d *Daemon) Close() {
 // Registry is the daemon's private metrics registry.
 func (d *Daemon) Registry() *prometheus.Registry { return d.reg }
 
+// dialOptions are the timeouts of every Redis connection.
+var dialOptions = []redis.DialOption{
+	redis.DialConnectTimeout(5 * time.Second),
+	redis.DialReadTimeout(10 * time.Second),
+	redis.DialWriteTimeout(10 * time.Second),
+}
+
+// dialer dials a connection to database db.
+type dialer func(ctx context.Context, db int) (redis.Conn, error)
+
+// directDial dials the one Redis at addr.
+func directDial(addr string) dialer {
+	return func(ctx context.Context, db int) (redis.Conn, error) {
+		return redis.DialContext(ctx, "tcp", addr, append(append([]redis.DialOption(nil), dialOptions...), redis.DialDatabase(db))...)
+	}
+}
+
+// newSentinel builds the Sentinel client when redis_parsers names
+// Sentinels: each failover it sees is logged and counted.
+func (d *Daemon) newSentinel() *sentinel.Client {
+	if len(d.cfg.Sentinels) == 0 {
+		return nil
+	}
+	return &sentinel.Client{
+		Sentinels: d.cfg.Sentinels, Master: d.cfg.SentinelMaster, Options: dialOptions,
+		OnSwitch: func(old, new string) {
+			d.metrics.CountingFailovers.Inc()
+			d.log.Warn("counting redis failover: the sentinels name a new master; counting goes on there",
+				"master", d.cfg.SentinelMaster, "old", old, "new", new)
+		},
+	}
+}
+
+// countingPool is a pool of connections to database db of the counting
+// Redis: the one server of redis_parsers, or the master the Sentinels name.
+func (d *Daemon) countingPool(db, max int) *redis.Pool {
+	if d.sentinel == nil {
+		return newPool(directDial(d.cfg.Parsers), nil, db, max, d.cntOutage)
+	}
+	return newPool(d.sentinel.Dial, d.sentinel, db, max, d.cntOutage)
+}
+
 // newPool makes a pool whose idle connections are checked before reuse
 // when they predate the server's last failure: after a Redis restart every
 // idle socket is dead, and handing them out one by one would turn one
-// outage into a string of short ones.
-func newPool(addr string, db, max int, o *ingest.Outage) *redis.Pool {
+// outage into a string of short ones. With Sentinels (s not nil), an idle
+// connection made before a failover is dropped, and one checked after a
+// failure must still reach a master: a demoted master answers PING but
+// refuses writes with READONLY.
+func newPool(dial dialer, s *sentinel.Client, db, max int, o *ingest.Outage) *redis.Pool {
 	return &redis.Pool{
-		DialContext: func(ctx context.Context) (redis.Conn, error) {
-			return redis.DialContext(ctx, "tcp", addr,
-				redis.DialDatabase(db),
-				redis.DialConnectTimeout(5*time.Second),
-				redis.DialReadTimeout(10*time.Second),
-				redis.DialWriteTimeout(10*time.Second),
-			)
-		},
+		DialContext: func(ctx context.Context) (redis.Conn, error) { return dial(ctx, db) },
 		MaxIdle:     max,
 		MaxActive:   max,
 		Wait:        true,
 		IdleTimeout: 5 * time.Minute,
 		TestOnBorrow: func(c redis.Conn, t time.Time) error {
+			if s != nil && s.SwitchedSince(t) {
+				return errors.New("made before a failover")
+			}
 			if time.Since(t) < time.Minute && !o.FailedSince(t) {
 				return nil
+			}
+			if s != nil {
+				return sentinel.IsMaster(c)
 			}
 			_, err := c.Do("PING")
 			return err

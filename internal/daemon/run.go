@@ -21,6 +21,7 @@ const (
 	partCompile  = "compile loop"
 	partWeb      = "web server"
 	partPruner   = "pruner"
+	partSentinel = "sentinel watcher"
 )
 
 // shutdownOrder is the order the parts stop in, each only after the one
@@ -35,12 +36,14 @@ const (
 //  2. the lock keeper stops, since nothing is counted any more, and the
 //     progress reporter logs what the last batches did;
 //  3. the compile loop draws what the last batches changed (bounded);
-//  4. the web server stops last, so /healthz answers during all of it.
+//  4. the Sentinel watcher (redis_parsers sentinel://) stops once nothing
+//     dials the counting Redis any more;
+//  5. the web server stops last, so /healthz answers during all of it.
 //
 // After them the consumer lock is released and the pools are closed. A
 // batch whose Redis is in an outage at that moment is left in its
 // processing list, where the next start finds it.
-var shutdownOrder = []string{partPruner, partWorkers, partLock, partReporter, partCompile, partWeb}
+var shutdownOrder = []string{partPruner, partWorkers, partLock, partReporter, partCompile, partSentinel, partWeb}
 
 // Run consumes the D4 queue until ctx is cancelled or a part fails (the
 // lock lost to another daemon), then stops the parts in shutdownOrder. srv
@@ -59,6 +62,9 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 		parts.start(partWeb, srv.Run)
 	}
 	parts.start(partReporter, d.ingester.Reporter(true).Run)
+	if d.sentinel != nil {
+		parts.start(partSentinel, d.sentinel.Watch)
+	}
 	lock, err := d.ingester.TakeLock(ctx)
 	if err != nil || lock == nil {
 		parts.stop()

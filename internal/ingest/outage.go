@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"errors"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -9,6 +10,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
 // Outage tracks one Redis' reachability so that an outage is logged once
@@ -43,6 +45,9 @@ func NewOutage(server, addr, meanwhile string, log *slog.Logger, m *metrics.Metr
 func (o *Outage) Fail(what string, err error) {
 	o.lastFail.Store(time.Now().UnixNano())
 	o.m.RedisErrors.WithLabelValues(o.server).Inc()
+	if errors.Is(err, stats.ErrNotReplicated) {
+		o.m.ReplicaWaitTimeouts.Inc()
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.down {

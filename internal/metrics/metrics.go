@@ -50,6 +50,12 @@ type Metrics struct {
 	// HTTPAuthFailures counts web requests refused for missing or wrong
 	// credentials (http_users); a steady rise is someone guessing.
 	HTTPAuthFailures prometheus.Counter
+	// CountingFailovers counts changes of the counting master found
+	// through Redis Sentinel; ReplicaWaitTimeouts counts WAITs that came
+	// back with fewer than min_replicas replicas (the batch is retried,
+	// not acknowledged). SPEC §14.
+	CountingFailovers   prometheus.Counter
+	ReplicaWaitTimeouts prometheus.Counter
 }
 
 // New registers every metric on reg, plus analyzer_d4_log_build_info
@@ -146,6 +152,16 @@ func New(reg prometheus.Registerer, version string, skipReasons []string) *Metri
 			Namespace: namespace,
 			Name:      "http_auth_failures_total",
 			Help:      "Web requests refused with 401 for missing or wrong credentials (http_users).",
+		}),
+		CountingFailovers: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "counting_failovers_total",
+			Help:      "Changes of the counting Redis master named by the Sentinels (redis_parsers sentinel://).",
+		}),
+		ReplicaWaitTimeouts: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "replica_wait_timeouts_total",
+			Help:      "Redis WAITs that fewer than min_replicas replicas acknowledged in time; the batch stays on the queue and is confirmed later.",
 		}),
 	}
 	// The process and Go runtime collectors, as every Prometheus exporter

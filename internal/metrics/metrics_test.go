@@ -52,6 +52,8 @@ func TestNewRegistersEveryMetricWithItsType(t *testing.T) {
 		"analyzer_d4_log_foreign_key_refusals_total":     dto.MetricType_COUNTER,
 		"analyzer_d4_log_counting_blocked":               dto.MetricType_GAUGE,
 		"analyzer_d4_log_http_auth_failures_total":       dto.MetricType_COUNTER,
+		"analyzer_d4_log_counting_failovers_total":       dto.MetricType_COUNTER,
+		"analyzer_d4_log_replica_wait_timeouts_total":    dto.MetricType_COUNTER,
 	}
 	got := gather(t, reg)
 	for name, typ := range want {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -20,6 +21,12 @@ type Store struct {
 	// false): Apply then writes none, for operators short of memory. The
 	// zero value records it, as the configuration's default does.
 	NoDrill bool
+
+	// MinReplicas (analyzer.toml min_replicas) makes Apply and IsApplied
+	// wait until that many replicas have the batch (replicas.go);
+	// ReplicaWait bounds each wait, DefaultReplicaWait when zero.
+	MinReplicas int
+	ReplicaWait time.Duration
 }
 
 // Applied names the batch a transaction applies, so that a batch whose
@@ -208,7 +215,19 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 			}
 			continue
 		}
-		return applyOutcome(reply, rec)
+		err = applyOutcome(reply, rec)
+		switch {
+		case err == nil:
+			// The script wrote: WAIT covers its writes.
+			return s.waitReplicas(conn)
+		case errors.Is(err, ErrAlreadyApplied) && s.MinReplicas > 0:
+			// Applied by an earlier attempt whose WAIT may have come back
+			// short: acknowledged only once the replicas have it.
+			if _, werr := s.confirmApplied(conn, *rec); werr != nil {
+				return werr
+			}
+		}
+		return err
 	}
 }
 
@@ -262,14 +281,7 @@ func (s *Store) IsApplied(ctx context.Context, rec Applied) (bool, error) {
 		return false, fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
-	id, err := redis.String(conn.Do("GET", AppliedKey(rec.Queue, rec.Slot)))
-	if errors.Is(err, redis.ErrNil) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("read applied record of slot %d: %w", rec.Slot, err)
-	}
-	return id == rec.ID, nil
+	return s.confirmApplied(conn, rec)
 }
 
 // Forget drops the applied record of rec's slot, for records that only
