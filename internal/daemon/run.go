@@ -27,18 +27,18 @@ const (
 // shutdownOrder is the order the parts stop in, each only after the one
 // before it has returned:
 //
-//  0. the pruner stops first: the shutdown needs nothing from it, every
+//  1. the pruner stops first: the shutdown needs nothing from it, every
 //     step it stops between is safe (the next start finishes the day), and
 //     it must stop while the consumer lock is still held, since only the
 //     lock's holder may prune;
-//  1. the workers stop taking lines and finish (count and acknowledge) the
+//  2. the workers stop taking lines and finish (count and acknowledge) the
 //     batches they hold;
-//  2. the lock keeper stops, since nothing is counted any more, and the
+//  3. the lock keeper stops, since nothing is counted any more, and the
 //     progress reporter logs what the last batches did;
-//  3. the compile loop draws what the last batches changed (bounded);
-//  4. the Sentinel watcher (redis_parsers sentinel://) stops once nothing
+//  4. the compile loop draws what the last batches changed (bounded);
+//  5. the Sentinel watcher (redis_parsers sentinel://) stops once nothing
 //     dials the counting Redis any more;
-//  5. the web server stops last, so /healthz answers during all of it.
+//  6. the web server stops last, so /healthz answers during all of it.
 //
 // After them the consumer lock is released and the pools are closed. A
 // batch whose Redis is in an outage at that moment is left in its
