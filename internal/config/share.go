@@ -161,33 +161,13 @@ func decodeShare(path string, raw *tomlFile, cfg *Config) error {
 		}
 		cfg.MISPTags = tags
 	}
-	for _, r := range []struct {
-		key         string
-		v           any
-		least, most int64
-		note        string
-		dst         *int
-	}{
+	return decodeInts(path, []intKey{
 		{keyMISPDistribution, raw.MISPDistribution, 0, maxMISPDistribution, " (0: your organisation only, 1: this community, 2: connected communities, 3: all communities)", &cfg.MISPDistribution},
 		{keyMISPTop, raw.MISPTop, minMISPTop, maxMISPTop, "", &cfg.MISPTop},
 		{keyMISPDays, raw.MISPDays, minMISPDays, maxMISPDays, "", &cfg.MISPDays},
 		{keyBlocklistDays, raw.BlocklistDays, minBlocklistDays, maxBlocklistDays, "", &cfg.BlocklistDays},
 		{keyBlocklistMin, raw.BlocklistMin, minBlocklistMin, maxBlocklistMin, "", &cfg.BlocklistMin},
-	} {
-		if r.v == nil {
-			continue
-		}
-		want := fmt.Sprintf("an integer from %d to %d%s", r.least, r.most, r.note)
-		n, ok := r.v.(int64)
-		if !ok {
-			return notA(path, r.key, r.v, "an integer", want)
-		}
-		if n < r.least || n > r.most {
-			return fmt.Errorf("%s: %s %d is out of range; want %s", path, r.key, n, want)
-		}
-		*r.dst = int(n)
-	}
-	return nil
+	})
 }
 
 // badText says what is wrong with a name shown in MISP, "" if nothing.

@@ -169,13 +169,7 @@ func decodeTOML(path, data string, cfg *Config) error {
 		}
 		cfg.OutputDir = dir
 	}
-	for _, r := range []struct {
-		key         string
-		v           any
-		least, most int64
-		note        string // what the number means, when the key does not say
-		dst         *int
-	}{
+	if err := decodeInts(path, []intKey{
 		{keyChartTop, raw.ChartTop, minChartTop, maxChartTop, "", &cfg.ChartTop},
 		{keyBatchSize, raw.BatchSize, minBatchSize, maxBatchSize, "", &cfg.BatchSize},
 		{keyMaxLineBytes, raw.MaxLineBytes, minMaxLineBytes, maxMaxLineBytes, "", &cfg.MaxLineBytes},
@@ -183,19 +177,8 @@ func decodeTOML(path, data string, cfg *Config) error {
 		{keyMaxValueBytes, raw.MaxValueBytes, minMaxValueBytes, maxMaxValueBytes, "", &cfg.MaxValueBytes},
 		{keyDedupeDays, raw.DedupeDays, minDedupeDays, maxDedupeDays, " (0: count resent lines again)", &cfg.DedupeDays},
 		{keyMinReplicas, raw.MinReplicas, minMinReplicas, maxMinReplicas, " (0: do not wait for replicas)", &cfg.MinReplicas},
-	} {
-		if r.v == nil {
-			continue
-		}
-		want := fmt.Sprintf("an integer from %d to %d%s", r.least, r.most, r.note)
-		n, ok := r.v.(int64)
-		if !ok {
-			return notA(path, r.key, r.v, "an integer", want)
-		}
-		if n < r.least || n > r.most {
-			return fmt.Errorf("%s: %s %d is out of range; want %s", path, r.key, n, want)
-		}
-		*r.dst = int(n)
+	}); err != nil {
+		return err
 	}
 	if err := decodeInvestigate(path, &raw, cfg); err != nil {
 		return err
@@ -374,4 +357,35 @@ func printable(msg string) string {
 		}
 	}
 	return b.String()
+}
+
+// intKey is an integer setting of analyzer.toml: its raw value (nil when
+// absent), the range allowed, what the number means when the key does not
+// say, and where it goes.
+type intKey struct {
+	key         string
+	v           any
+	least, most int64
+	note        string
+	dst         *int
+}
+
+// decodeInts checks and stores integer settings, refusing the first that
+// is not an integer in its range with the usual one-line message.
+func decodeInts(path string, keys []intKey) error {
+	for _, r := range keys {
+		if r.v == nil {
+			continue
+		}
+		want := fmt.Sprintf("an integer from %d to %d%s", r.least, r.most, r.note)
+		n, ok := r.v.(int64)
+		if !ok {
+			return notA(path, r.key, r.v, "an integer", want)
+		}
+		if n < r.least || n > r.most {
+			return fmt.Errorf("%s: %s %d is out of range; want %s", path, r.key, n, want)
+		}
+		*r.dst = int(n)
+	}
+	return nil
 }

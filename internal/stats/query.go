@@ -196,35 +196,5 @@ func (s *Store) Scores(ctx context.Context, keys []string, member string) ([]int
 // so a period's total changes whenever its rankings do: the query cache
 // uses them as the version of what it answered from.
 func (s *Store) PeriodTotals(ctx context.Context, periods []string) ([]int64, error) {
-	out := make([]int64, len(periods))
-	if len(periods) == 0 {
-		return out, nil
-	}
-	conn, err := s.Stats.GetContext(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("connect to counting redis: %w", err)
-	}
-	defer conn.Close()
-	args := make([]interface{}, 0, len(periods)+1)
-	args = append(args, TotalsKey)
-	for _, p := range periods {
-		args = append(args, p)
-	}
-	v, err := redis.Values(conn.Do("HMGET", args...))
-	if err != nil {
-		return nil, fmt.Errorf("read totals of %d periods: %w", len(periods), err)
-	}
-	for i := range out {
-		if i >= len(v) || v[i] == nil {
-			continue
-		}
-		sv, err := redis.String(v[i], nil)
-		if err != nil {
-			return nil, fmt.Errorf("total of %s: %w", periods[i], err)
-		}
-		if out[i], err = strconv.ParseInt(sv, 10, 64); err != nil {
-			return nil, fmt.Errorf("total of %s is %q, not an integer: %w", periods[i], sv, err)
-		}
-	}
-	return out, nil
+	return s.Totals(ctx, periods)
 }
