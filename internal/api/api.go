@@ -64,7 +64,12 @@ type Options struct {
 	// NoDrill says drill-down data is not recorded (drilldown = false):
 	// /api/v1/drill answers 400 saying so.
 	NoDrill bool
-	Log     *slog.Logger
+	// Kinds are the kinds the daemon counts: kind and of accept them and
+	// only them, so country and asn (SPEC §13) are questions exactly when
+	// their database is configured. The zero Set is the three kinds of
+	// every daemon.
+	Kinds kinds.Set
+	Log   *slog.Logger
 }
 
 // maxComputing bounds the questions computed at once: each reads Redis
@@ -117,7 +122,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "path: "+printable(r.URL.Path)+" is not a question; want "+Prefix+"top, "+Prefix+"drill or "+Prefix+"series")
 		return
 	}
-	q, err := parseQuery(ep, r.URL.RawQuery, kinds.Known, kinds.Names())
+	q, err := parseQuery(ep, r.URL.RawQuery, a.o.Kinds.Has, a.o.Kinds.Names())
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return

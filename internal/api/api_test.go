@@ -40,6 +40,9 @@ func pool(addr string, db int) *redis.Pool {
 type attempt struct {
 	t               time.Time
 	user, src, host string
+	// country and asn are what the test's own world says of src, for the
+	// derived kinds (derived_test.go).
+	country, asn string
 }
 
 func (a attempt) of(kind string) string {
@@ -48,6 +51,10 @@ func (a attempt) of(kind string) string {
 		return a.user
 	case kinds.Src:
 		return a.src
+	case kinds.Country:
+		return a.country
+	case kinds.ASN:
+		return a.asn
 	}
 	return a.host
 }

@@ -178,6 +178,7 @@ func (d *Daemon) investigation() (*api.API, error) {
 		Location: cfg.Location,
 		Now:      d.clock.Now,
 		NoDrill:  !cfg.Drilldown,
+		Kinds:    activeKinds(d.geoip),
 		Log:      d.log,
 	})
 }

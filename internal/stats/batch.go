@@ -112,13 +112,15 @@ func (b *Batch) addTo(agg *dayAgg, unix int64, host, user, src []byte, store boo
 	inc(agg.members[0], user)
 	inc(agg.members[1], src)
 	inc(agg.members[2], host)
+	derived := false
 	if b.enrich != nil {
 		b.addDerived(agg, src)
+		derived = true
 	}
 	if store {
 		agg.records = appendRecord(agg.records, unix, host, user, src)
 	}
-	b.link(agg, user, src, host)
+	b.link(agg, derived, user, src, host)
 	agg.n++
 	b.n++
 }
@@ -251,7 +253,7 @@ func (b *Batch) planWith(drill bool) plan {
 		// A coarse batch holds attempts of pruned days, whose drill-down
 		// data went with their day rankings.
 		if drill && !b.coarse {
-			p.incrs = appendLinks(p.incrs, per.Day, agg.links)
+			p.incrs = appendLinks(p.incrs, per.Day, agg.links, nk, b.kindName)
 		}
 	}
 	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {

@@ -45,13 +45,23 @@ func SplitDrillMember(m string) (kind, value string, ok bool) {
 	return strings.Cut(m, ":")
 }
 
-// link counts one attempt's tuple of values (in kindNames order) on agg's
-// day. The tuple is packed length-prefixed, so any bytes stay apart.
-func (b *Batch) link(agg *dayAgg, vals ...[]byte) {
+// link counts one attempt's tuple of values on agg's day: vals in
+// kindNames order, then, when derived is set, the derived kinds' values the
+// batch just answered for the attempt's source (b.derivedVals, in the
+// batch's kind order), so that "which countries did this user name come
+// from" is recorded by the same script as the rankings (SPEC §13). The
+// tuple is packed length-prefixed, so any bytes stay apart.
+func (b *Batch) link(agg *dayAgg, derived bool, vals ...[]byte) {
 	s := b.scratch[:0]
 	for _, v := range vals {
 		s = binary.AppendUvarint(s, uint64(len(v)))
 		s = append(s, v...)
+	}
+	if derived {
+		for _, d := range b.derivedVals {
+			s = binary.AppendUvarint(s, uint64(len(d.Value)))
+			s = append(s, d.Value...)
+		}
 	}
 	b.scratch = s
 	if agg.links == nil {
@@ -80,8 +90,13 @@ func unpackLink(s string) []string {
 }
 
 // appendLinks appends the drill-down increments of one day's tuples to
-// incrs, all members of one key together (as plan.args needs).
-func appendLinks(incrs []increment, day string, links map[string]int64) []increment {
+// incrs, all members of one key together (as plan.args needs). kindName
+// names the kind of each position of a tuple (Batch.kindName): a tuple
+// holds the three kinds of every attempt, then the derived ones when the
+// batch had an enricher as the attempt was added.
+// A tuple longer than nk (an enricher taken off mid-batch) keeps its first
+// nk values only.
+func appendLinks(incrs []increment, day string, links map[string]int64, nk int, kindName func(int) string) []increment {
 	if len(links) == 0 {
 		return incrs
 	}
@@ -89,11 +104,11 @@ func appendLinks(incrs []increment, day string, links map[string]int64) []increm
 	var order []string
 	for tuple, n := range links {
 		vals := unpackLink(tuple)
+		if len(vals) > nk {
+			vals = vals[:nk]
+		}
 		for i, v := range vals {
-			if i >= len(kindNames) {
-				break
-			}
-			key := DrillKey(day, kindNames[i], v)
+			key := DrillKey(day, kindName(i), v)
 			m := sets[key]
 			if m == nil {
 				m = make(map[string]int64, 2)
@@ -101,8 +116,8 @@ func appendLinks(incrs []increment, day string, links map[string]int64) []increm
 				order = append(order, key)
 			}
 			for j, w := range vals {
-				if j != i && j < len(kindNames) {
-					m[DrillMember(kindNames[j], w)] += n
+				if j != i {
+					m[DrillMember(kindName(j), w)] += n
 				}
 			}
 		}
