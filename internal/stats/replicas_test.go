@@ -19,7 +19,11 @@ func TestMinReplicasWaitsForTheReplica(t *testing.T) {
 	master := redistest.Start(t, redistest.Options{})
 	replica := redistest.StartReplica(t, master, redistest.Options{})
 	s := newStore(t, master)
-	s.MinReplicas, s.ReplicaWait = 1, 300*time.Millisecond
+	// With the replica up, the wait is generous: a loaded machine may take
+	// a while to forward a write; only the waits without a replica are short.
+	s.MinReplicas, s.ReplicaWait = 1, 10*time.Second
+	replica.WaitLinkUp()
+	master.WaitReplicas(1)
 	ctx := context.Background()
 	now := time.Now().UTC()
 
@@ -40,6 +44,7 @@ func TestMinReplicasWaitsForTheReplica(t *testing.T) {
 	}
 
 	replica.Kill()
+	s.ReplicaWait = 300 * time.Millisecond
 	r = rec("b")
 	err := s.Apply(ctx, batch(), &r)
 	if !errors.Is(err, stats.ErrNotReplicated) {
@@ -57,6 +62,7 @@ func TestMinReplicasWaitsForTheReplica(t *testing.T) {
 	replica.Restart() // empty: a full resync brings everything
 	replica.WaitLinkUp()
 	master.WaitReplicas(1)
+	s.ReplicaWait = 10 * time.Second
 	if ok, err := s.IsApplied(ctx, r); err != nil || !ok {
 		t.Fatalf("IsApplied with the replica back = %v, %v; want true", ok, err)
 	}
