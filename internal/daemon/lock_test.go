@@ -203,9 +203,11 @@ func TestFlushUnderAStartingDaemonCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	<-pushed
-	h.waitFor(30*time.Second, "the queue drained", func() bool {
+	// Every line counted (a batch counted twice would overshoot and never
+	// match; the count after the stop is compared again below).
+	h.waitFor(60*time.Second, "every line counted", func() bool {
 		q, _ := redis.Int(h.d4.Conn(2).Do("LLEN", d4queue.QueueKey(queue)))
-		return q == 0
+		return q == 0 && totalAttempts(t, h.cnt.Addr()) == want.Attempts
 	})
 	cancel()
 	<-done
