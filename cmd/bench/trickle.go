@@ -44,7 +44,9 @@ func (b *bench) trickle(ctx context.Context) error {
 	b.lines, b.want, b.extra = nil, workload.Expected{}, nil
 	r := &trickleResult{}
 	b.rep.Trickle = r
-	p, err := startDaemon(ctx, b.bin, b.conf, filepath.Join(b.tmp, "run-trickle"))
+	// -d logs one line per counted batch: each is one counting script
+	// (one fsync under appendfsync always), which is what is counted.
+	p, err := startDaemon(ctx, b.bin, b.conf, filepath.Join(b.tmp, "run-trickle"), "-d")
 	if err != nil {
 		return err
 	}
@@ -79,7 +81,7 @@ func (b *bench) trickle(ctx context.Context) error {
 	want := workload.Expect(lines, time.UTC)
 	r.Lines = n
 	b.say("trickle: %d lines at %d lines/s, one LPUSH each", n, trickleRate)
-	execBefore, err := execCalls(b.cnt)
+	batchesBefore, err := batchLines(p)
 	if err != nil {
 		return err
 	}
@@ -139,11 +141,11 @@ func (b *bench) trickle(ctx context.Context) error {
 			return err
 		}
 	}
-	execAfter, err := execCalls(b.cnt)
+	batchesAfter, err := batchLines(p)
 	if err != nil {
 		return err
 	}
-	r.Transactions = execAfter - execBefore
+	r.Transactions = batchesAfter - batchesBefore
 	r.TransactionsPerLine = float64(r.Transactions) / float64(n)
 	// Line i is counted no later than the first sample that shows i+1
 	// lines done; the sampling period (50 pushes, 25 ms) bounds the error.
@@ -203,17 +205,18 @@ func commandsProcessed(s *redisServer) (int64, error) {
 	return n, err
 }
 
-// execCalls is how many EXECs (counting transactions) the server ran.
-func execCalls(s *redisServer) (int64, error) {
-	m, err := s.info("commandstats")
+// batchLines is how many batches the daemon has counted so far, from its
+// debug log: one "batch" line per counting transaction.
+func batchLines(p *daemonProc) (int64, error) {
+	recs, err := p.records()
 	if err != nil {
 		return 0, err
 	}
-	v, ok := m["cmdstat_exec"]
-	if !ok {
-		return 0, nil
-	}
 	var n int64
-	_, err = fmt.Sscanf(v, "calls=%d", &n)
-	return n, err
+	for _, r := range recs {
+		if r["msg"] == "batch" {
+			n++
+		}
+	}
+	return n, nil
 }
