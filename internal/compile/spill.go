@@ -89,25 +89,42 @@ func (s *spill) writeRun() error {
 	w := bufio.NewWriterSize(f, 64<<10)
 	var hdr []byte
 	for _, e := range s.buf {
-		hdr = binary.AppendVarint(hdr[:0], e.Count)
-		hdr = binary.AppendUvarint(hdr, uint64(len(e.Value)))
-		if _, err := w.Write(hdr); err != nil {
-			return fmt.Errorf("write run of new values: %w", err)
-		}
-		if _, err := w.WriteString(e.Value); err != nil {
-			return fmt.Errorf("write run of new values: %w", err)
+		if hdr, err = writeEntry(w, hdr, e); err != nil {
+			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write run of new values: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind run of new values: %w", err)
+	if err := finishRun(w, f); err != nil {
+		return err
 	}
 	clear(s.buf) // let the values go before the next run fills
 	s.buf, s.bytes = s.buf[:0], 0
 	if len(s.runs) >= maxRuns {
 		return s.compact()
+	}
+	return nil
+}
+
+// writeEntry appends one entry to a run: its count, its length, its
+// bytes. hdr is scratch space, returned for reuse.
+func writeEntry(w *bufio.Writer, hdr []byte, e render.Entry) ([]byte, error) {
+	hdr = binary.AppendVarint(hdr[:0], e.Count)
+	hdr = binary.AppendUvarint(hdr, uint64(len(e.Value)))
+	if _, err := w.Write(hdr); err != nil {
+		return hdr, fmt.Errorf("write run of new values: %w", err)
+	}
+	if _, err := w.WriteString(e.Value); err != nil {
+		return hdr, fmt.Errorf("write run of new values: %w", err)
+	}
+	return hdr, nil
+}
+
+// finishRun flushes a run and rewinds it for reading.
+func finishRun(w *bufio.Writer, f *os.File) error {
+	if err := w.Flush(); err != nil {
+		return fmt.Errorf("write run of new values: %w", err)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("rewind run of new values: %w", err)
 	}
 	return nil
 }
@@ -137,20 +154,12 @@ func (s *spill) compact() error {
 		if !ok {
 			break
 		}
-		hdr = binary.AppendVarint(hdr[:0], e.Count)
-		hdr = binary.AppendUvarint(hdr, uint64(len(e.Value)))
-		if _, err := w.Write(hdr); err != nil {
-			return fmt.Errorf("write run of new values: %w", err)
-		}
-		if _, err := w.WriteString(e.Value); err != nil {
-			return fmt.Errorf("write run of new values: %w", err)
+		if hdr, err = writeEntry(w, hdr, e); err != nil {
+			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		return fmt.Errorf("write run of new values: %w", err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("rewind run of new values: %w", err)
+	if err := finishRun(w, f); err != nil {
+		return err
 	}
 	return nil
 }
