@@ -27,8 +27,9 @@ var (
 // TestChaos proves exactly-once counting: the daemon is killed with
 // SIGKILL at random instants while lines keep arriving, the counting Redis
 // is killed and restarted under it, the D4 Redis is restarted once; in the
-// end every statistic, oldest, newest and the DB 0 attempt store must equal
-// what one clean run produces.
+// end every statistic, oldest, newest, the DB 0 attempt store and the
+// drill-down data (its keys, and the API's top, drill and series answers)
+// must equal what one clean run produces.
 func TestChaos(t *testing.T) {
 	if testing.Short() {
 		t.Skip("kills the daemon and Redis for minutes; runs without -short")
@@ -49,6 +50,10 @@ func TestChaos(t *testing.T) {
 	// stored capped.
 	lines = workload.CapValues(lines, config.DefaultMaxValueBytes)
 	want := workload.Expect(lines, time.UTC)
+	wantDrill := expectDrill(lines)
+	// Every daemon serves the API: its web server is in the kill window
+	// too, and the last one answers the drill-down questions.
+	base := e.serveHTTP()
 	start := time.Now()
 
 	// The pusher sends waves while the daemon lives and dies; the D4
@@ -103,6 +108,8 @@ func TestChaos(t *testing.T) {
 	final := e.start()
 	time.Sleep(500 * time.Millisecond)
 	e.waitDrained(want.Attempts, 3*time.Minute)
+	waitAPI(t, base, 30*time.Second)
+	checkAPI(t, base, wantDrill, rng, 12)
 	final.stop(t, 30*time.Second)
 	t.Logf("chaos: %d daemon SIGKILLs, %d counting-Redis SIGKILLs, %d D4 restarts, %d lines (%d attempts), %.1f s",
 		kills, redisKills, d4Restarts, len(lines), want.Attempts, time.Since(start).Seconds())
@@ -110,6 +117,7 @@ func TestChaos(t *testing.T) {
 	checkStats(t, e.cnt.Conn(1), want)
 	checkBookkeeping(t, e.cnt.Conn(1), want)
 	checkAttemptStore(t, e.cnt.Conn(0), lines)
+	checkDrillKeys(t, e.cnt.Conn(1), wantDrill)
 }
 
 // checkBookkeeping compares the per-period totals and the first-seen days

@@ -60,6 +60,8 @@ func TestQueueEndToEndThenFlush(t *testing.T) {
 
 	cnt := e.cnt.Conn(1)
 	checkStats(t, cnt, want)
+	wantDrill := expectDrill(lines)
+	checkDrillKeys(t, cnt, wantDrill)
 	if _, err := os.Stat(filepath.Join(e.dir, "analyzer-d4-log.log")); err != nil {
 		t.Fatalf("no log file in the working directory: %v", err)
 	}
@@ -85,6 +87,7 @@ func TestQueueEndToEndThenFlush(t *testing.T) {
 	}
 	checkStats(t, cnt, want)
 	checkBookkeeping(t, cnt, want)
+	checkDrillKeys(t, cnt, wantDrill)
 }
 
 func TestFileModeGivesTheSameStatistics(t *testing.T) {
@@ -104,6 +107,7 @@ func TestFileModeGivesTheSameStatistics(t *testing.T) {
 		t.Fatalf("-f exited %d:\n%s", code, tail(out))
 	}
 	checkStats(t, e.cnt.Conn(1), want)
+	checkDrillKeys(t, e.cnt.Conn(1), expectDrill(lines))
 	svgs, csvs := checkOutputSafe(t, filepath.Join(e.dir, "data", "sshd"))
 	if svgs == 0 || svgs != csvs {
 		t.Fatalf("%d charts and %d rankings compiled", svgs, csvs)
