@@ -25,7 +25,7 @@ import (
 // root is the repository root, seen from this package's directory.
 const root = "../.."
 
-var scripts = []string{"install_server.sh", "launch_server.sh", "contrib/d4-sensor.sh"}
+var scripts = []string{"install_server.sh", "launch_server.sh", "contrib/d4-sensor.sh", "contrib/ha/start.sh", "contrib/ha/stop.sh"}
 
 // needTool returns the path of a program the test cannot do without.
 func needTool(t *testing.T, name string) string {
