@@ -31,11 +31,14 @@ import (
 var haPorts = []int{6500, 6501, 26379, 26380, 26381}
 
 // haOffset picks an HA_PORT_OFFSET whose five ports were all free a moment
-// ago, so that the test runs beside any Redis of the machine.
+// ago, so that the test runs beside any Redis of the machine. The ports
+// stay below 32768, where Linux picks the ports of outgoing connections
+// and of other tests' listeners on port 0, so that none takes one between
+// this check and start.sh.
 func haOffset(t *testing.T) int {
 	t.Helper()
 	for try := 0; try < 50; try++ {
-		off := 1000 + rand.IntN(30000)
+		off := 1000 + rand.IntN(5300)
 		free := true
 		for _, p := range haPorts {
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p+off))
