@@ -108,6 +108,7 @@ func expectDrill(lines []workload.Line) drillModel {
 // both ways, and fails with the differences.
 func checkDrillKeys(t *testing.T, c redis.Conn, want drillModel) {
 	t.Helper()
+	began := time.Now()
 	var keys []string
 	for cursor := "0"; ; {
 		r, err := redis.Values(c.Do("SCAN", cursor, "MATCH", stats.DrillPattern, "COUNT", 1000))
@@ -163,6 +164,7 @@ func checkDrillKeys(t *testing.T, c redis.Conn, want drillModel) {
 		}
 	}
 	failDiffs(t, fmt.Sprintf("drill-down keys differ (%d keys, want %d)", len(got), len(want.sets)), diffs)
+	t.Logf("drill-down: %d alog:drill keys equal the test's own count (%.1f s)", len(got), time.Since(began).Seconds())
 }
 
 // short quotes s for a message, cut to a readable length (a capped value
@@ -354,6 +356,7 @@ func checkAPI(t *testing.T, base string, want drillModel, r *rand.Rand, ranges i
 		t.Fatal("no counted day to ask about")
 	}
 	const limit = 1000
+	began := time.Now()
 	first, _ := time.Parse("20060102", want.days[0])
 	last, _ := time.Parse("20060102", want.days[len(want.days)-1])
 	span := int(last.Sub(first).Hours()/24) + 1
@@ -425,7 +428,7 @@ func checkAPI(t *testing.T, base string, want drillModel, r *rand.Rand, ranges i
 		}
 	}
 	failDiffs(t, "the daemon's API answers differ from the test's own count", diffs)
-	t.Logf("API: %d answers over %d ranges equal the test's own count", asked, ranges)
+	t.Logf("API: %d answers over %d ranges equal the test's own count (%.1f s)", asked, ranges, time.Since(began).Seconds())
 }
 
 // serveHTTP gives the daemon an http_server on a loopback port that was
