@@ -16,17 +16,17 @@ const StatusFile = "status.json"
 // by Compile, so that the rest of the output stays a function of the
 // counting Redis alone (two compiles of the same data give the same bytes).
 type Status struct {
-	CompiledAt  time.Time      // when the compile finished
-	LastCounted time.Time      // when this daemon last counted a line; zero: none since the start
+	CompiledAt  time.Time // when the compile finished
+	LastCounted time.Time // when this daemon last counted a line; zero: none since the start
 	// NewestLine is the stamp of the newest line the counting Redis holds
 	// (stats.Store.NewestLine), whoever counted it: what "counted up to"
 	// on the pages says. Zero: none, or counted by a version that did not
 	// keep it.
 	NewestLine time.Time
-	Location    *time.Location // the configured zone the pages' days are in
-	Zone        string         // its name for people; "" for the machine's zone
-	Refresh     time.Duration  // how often the pages look for a newer compile
-	Index       Index
+	Location   *time.Location // the configured zone the pages' days are in
+	Zone       string         // its name for people; "" for the machine's zone
+	Refresh    time.Duration  // how often the pages look for a newer compile
+	Index      Index
 }
 
 type statusJSON struct {
