@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,16 @@ func (r *statusRecorder) WriteHeader(code int) {
 // extra are further Chromium flags (a window size, a colour scheme).
 func dumpDOM(t *testing.T, chromium, url string, extra ...string) (dom, logs string) {
 	t.Helper()
+	return dumpDOMAfter(t, chromium, url, 5*time.Second, extra...)
+}
+
+// dumpDOMAfter is dumpDOM with the virtual time the page is given before
+// its DOM is taken: Chromium runs the page's timers in virtual time, which
+// jumps to the next timer whenever no request is pending, so a page with a
+// one-minute refresh timer is dumped after a few minutes of its own time
+// in a few seconds of ours.
+func dumpDOMAfter(t *testing.T, chromium, url string, budget time.Duration, extra ...string) (dom, logs string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second) // generous: a loaded 2-core machine slows browsers down a lot
 	defer cancel()
 	args := append([]string{
@@ -47,7 +58,7 @@ func dumpDOM(t *testing.T, chromium, url string, extra ...string) (dom, logs str
 		"--disable-background-networking", "--disable-component-update", "--disable-sync",
 		"--disable-extensions", "--mute-audio",
 		"--user-data-dir=" + t.TempDir(),
-		"--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000",
+		"--enable-logging=stderr", "--v=0", "--virtual-time-budget=" + strconv.FormatInt(budget.Milliseconds(), 10),
 		"--dump-dom"}, extra...)
 	cmd := exec.CommandContext(ctx, chromium, append(args, url)...)
 	cmd.Env = append(os.Environ(), "HOME="+t.TempDir())
