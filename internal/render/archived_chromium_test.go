@@ -94,38 +94,40 @@ func TestArchivedDaysInChromium(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			dom, logs := dumpDOM(t, chromium, srv.URL+"/data/sshd/dailystatistics.html"+tt.fragment)
-			for _, line := range strings.Split(logs, "\n") {
-				if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
-					t.Errorf("%s: browser console: %s", tt.fragment, line)
+			t.Run(tt.fragment, func(t *testing.T) {
+				dom, logs := dumpDOM(t, chromium, srv.URL+"/data/sshd/dailystatistics.html"+tt.fragment)
+				for _, line := range strings.Split(logs, "\n") {
+					if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
+						t.Errorf("%s: browser console: %s", tt.fragment, line)
+					}
 				}
-			}
-			if m := regexp.MustCompile(`(?s)<pre id="js-error"[^>]*>(.*?)</pre>`).FindStringSubmatch(dom); m == nil || m[1] != "" {
-				t.Errorf("%s: script error element: %q", tt.fragment, m)
-			}
-			// Every kind's ranking of the day, archived or not, is shown.
-			if !strings.Contains(dom, `<div id="panels" class="panels">`) || strings.Count(dom, `<td class="v"><a class="val"`) != len(kindNames()) {
-				t.Errorf("%s: the day's rankings are not shown", tt.fragment)
-			}
-			status := regexp.MustCompile(`<p id="status"[^>]*>([^<]*)</p>`).FindStringSubmatch(dom)
-			if status == nil || !strings.Contains(status[1], tt.wantStatus) || (tt.wantStatus == "" && status[1] != "") {
-				t.Errorf("%s: status %q, want %q", tt.fragment, status, tt.wantStatus)
-			}
-			// The ISO day field shows the day; its list offers every day
-			// with files, newest first, the archived ones labelled.
-			if !regexp.MustCompile(`<input type="text" id="day"[^>]*>`).MatchString(dom) {
-				t.Errorf("%s: no ISO day field", tt.fragment)
-			}
-			list := regexp.MustCompile(`(?s)<datalist id="day-list">(.*?)</datalist>`).FindStringSubmatch(dom)
-			want := `<option value="2026-11-25"></option><option value="2026-11-23"></option><option value="2026-11-20"></option>` +
-				`<option value="2026-11-10" label="archived"></option><option value="2026-11-01" label="archived"></option>`
-			if list == nil || list[1] != want {
-				t.Errorf("%s: day list %q, want %q", tt.fragment, list, want)
-			}
-			prev := regexp.MustCompile(`<button type="button" id="prev"[^>]*>`).FindString(dom)
-			if strings.Contains(prev, "disabled") != tt.prevDisabled {
-				t.Errorf("%s: previous button %q, want disabled %v", tt.fragment, prev, tt.prevDisabled)
-			}
+				if m := regexp.MustCompile(`(?s)<pre id="js-error"[^>]*>(.*?)</pre>`).FindStringSubmatch(dom); m == nil || m[1] != "" {
+					t.Errorf("%s: script error element: %q", tt.fragment, m)
+				}
+				// Every kind's ranking of the day, archived or not, is shown.
+				if !strings.Contains(dom, `<div id="panels" class="panels">`) || strings.Count(dom, `<td class="v"><a class="val"`) != len(kindNames()) {
+					t.Errorf("%s: the day's rankings are not shown", tt.fragment)
+				}
+				status := regexp.MustCompile(`<p id="status"[^>]*>([^<]*)</p>`).FindStringSubmatch(dom)
+				if status == nil || !strings.Contains(status[1], tt.wantStatus) || (tt.wantStatus == "" && status[1] != "") {
+					t.Errorf("%s: status %q, want %q", tt.fragment, status, tt.wantStatus)
+				}
+				// The ISO day field shows the day; its list offers every day
+				// with files, newest first, the archived ones labelled.
+				if !regexp.MustCompile(`<input type="text" id="day"[^>]*>`).MatchString(dom) {
+					t.Errorf("%s: no ISO day field", tt.fragment)
+				}
+				list := regexp.MustCompile(`(?s)<datalist id="day-list">(.*?)</datalist>`).FindStringSubmatch(dom)
+				want := `<option value="2026-11-25"></option><option value="2026-11-23"></option><option value="2026-11-20"></option>` +
+					`<option value="2026-11-10" label="archived"></option><option value="2026-11-01" label="archived"></option>`
+				if list == nil || list[1] != want {
+					t.Errorf("%s: day list %q, want %q", tt.fragment, list, want)
+				}
+				prev := regexp.MustCompile(`<button type="button" id="prev"[^>]*>`).FindString(dom)
+				if strings.Contains(prev, "disabled") != tt.prevDisabled {
+					t.Errorf("%s: previous button %q, want disabled %v", tt.fragment, prev, tt.prevDisabled)
+				}
+			})
 		}()
 	}
 	wg.Wait()
