@@ -42,6 +42,9 @@ setTimeout(function () {
     bar: css('svg.bars rect.bar', 'fill'),
     label: css('svg.bars text', 'fill'),
     rows: tops.size,
+    images: Array.from(document.images).filter(function (i) { return i.offsetParent !== null; }).map(function (i) {
+      return { id: i.id, width: i.getBoundingClientRect().width, right: i.getBoundingClientRect().right, loaded: i.complete && i.naturalWidth > 0 };
+    }),
   }));
 }, 3000);
 `
@@ -70,6 +73,78 @@ type probe struct {
 	Bar         string `json:"bar"`
 	Label       string `json:"label"`
 	Rows        int    `json:"rows"`
+	Images      []struct {
+		ID     string  `json:"id"`
+		Width  float64 `json:"width"`
+		Right  float64 `json:"right"`
+		Loaded bool    `json:"loaded"`
+	} `json:"images"`
+}
+
+// withProbe serves inner with the probe added to every HTML page, and the
+// frame page that shows a page in an iframe of a given width (frame.html?
+// src=PATH&w=PX) and copies its DOM out once the probe has run.
+func withProbe(inner http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/probe.js", "/frame.js":
+			w.Header().Set("Content-Type", "text/javascript")
+			_, _ = io.WriteString(w, map[string]string{"/probe.js": probeJS, "/frame.js": frameJS}[r.URL.Path])
+			return
+		case "/frame.html":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			fmt.Fprintf(w, `<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body style="margin:0"><iframe id="f" src="%s" style="border:0;width:%spx;height:844px"></iframe><textarea id="inner"></textarea><script src="/frame.js"></script></body></html>`,
+				html.EscapeString(r.URL.Query().Get("src")), html.EscapeString(r.URL.Query().Get("w")))
+			return
+		}
+		if !strings.HasSuffix(r.URL.Path, ".html") && !strings.HasSuffix(r.URL.Path, "/") {
+			inner.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		r.Header.Del("If-Modified-Since")
+		inner.ServeHTTP(rec, r)
+		for k, v := range rec.Header() {
+			if k != "Content-Length" {
+				w.Header()[k] = v
+			}
+		}
+		w.WriteHeader(rec.Code)
+		_, _ = w.Write(bytes.Replace(rec.Body.Bytes(), []byte("</body>"), []byte(`<script src="/probe.js"></script></body>`), 1))
+	})
+}
+
+// framedDOM loads path of srv in an iframe width px wide, light or dark,
+// and returns the page's DOM once the probe has run, its probe, and the
+// browser's log.
+func framedDOM(t *testing.T, chromium, srv, path string, width int, dark bool) (string, probe, string) {
+	t.Helper()
+	extra := []string{fmt.Sprintf("--window-size=%d,900", max(width, 500)+40)}
+	if dark {
+		extra = append(extra, "--force-dark-mode", "--blink-settings=preferredColorScheme=0")
+	}
+	frame := srv + "/frame.html?" + url.Values{"src": {path}, "w": {strconv.Itoa(width)}}.Encode()
+	outer, logs := dumpDOM(t, chromium, frame, extra...)
+	m := regexp.MustCompile(`(?s)<textarea id="inner">(.*?)</textarea>`).FindStringSubmatch(outer)
+	if m == nil {
+		t.Fatalf("the frame page did not copy the page's DOM: %s", outer)
+	}
+	dom := html.UnescapeString(m[1])
+	var pr probe
+	p := regexp.MustCompile(`data-probe="([^"]*)"`).FindStringSubmatch(dom)
+	if p == nil {
+		t.Fatalf("the page did not settle: no probe")
+	}
+	if err := json.Unmarshal([]byte(html.UnescapeString(p[1])), &pr); err != nil {
+		t.Fatalf("probe %q: %v", p[1], err)
+	}
+	if pr.InnerWidth != width || pr.ScrollWidth > width {
+		t.Errorf("%s: window %d px wide, page %d px wide: something is cut off or scrolls sideways", path, pr.InnerWidth, pr.ScrollWidth)
+	}
+	if pr.Dark != dark {
+		t.Errorf("%s: dark colour scheme %v, want %v", path, pr.Dark, dark)
+	}
+	return dom, pr, logs
 }
 
 // hostileTop is a ranking whose values a browser, a terminal or a
@@ -189,34 +264,13 @@ func TestFixedPagesInChromium(t *testing.T) {
 	var mu sync.Mutex
 	served := map[string]int{}
 	files := http.FileServer(http.Dir(root))
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/probe.js", "/frame.js":
-			w.Header().Set("Content-Type", "text/javascript")
-			_, _ = io.WriteString(w, map[string]string{"/probe.js": probeJS, "/frame.js": frameJS}[r.URL.Path])
-			return
-		case "/frame.html":
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			fmt.Fprintf(w, `<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body style="margin:0"><iframe id="f" src="%s" style="border:0;width:%spx;height:844px"></iframe><textarea id="inner"></textarea><script src="/frame.js"></script></body></html>`,
-				html.EscapeString(r.URL.Query().Get("src")), html.EscapeString(r.URL.Query().Get("w")))
-			return
-		}
-		if strings.HasSuffix(r.URL.Path, ".html") {
-			b, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(r.URL.Path)))
-			if err != nil {
-				http.NotFound(w, r)
-				return
-			}
-			w.Header().Set("Content-Type", "text/html; charset=utf-8")
-			_, _ = w.Write(bytes.Replace(b, []byte("</body>"), []byte(`<script src="/probe.js"></script></body>`), 1))
-			return
-		}
+	srv := httptest.NewServer(withProbe(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		files.ServeHTTP(rec, r)
 		mu.Lock()
 		served[r.URL.Path] = rec.status
 		mu.Unlock()
-	}))
+	})))
 	defer srv.Close()
 
 	const phone, desktop = 390, 1400
@@ -248,18 +302,8 @@ func TestFixedPagesInChromium(t *testing.T) {
 			sem <- struct{}{}
 			defer func() { <-sem }()
 			t.Run(tt.name, func(t *testing.T) {
-				extra := []string{fmt.Sprintf("--window-size=%d,900", max(tt.width, 500)+40)}
-				if tt.dark {
-					extra = append(extra, "--force-dark-mode", "--blink-settings=preferredColorScheme=0")
-				}
-				frame := srv.URL + "/frame.html?" + url.Values{"src": {base + tt.page + tt.fragment}, "w": {strconv.Itoa(tt.width)}}.Encode()
-				outer, logs := dumpDOM(t, chromium, frame, extra...)
-				m := regexp.MustCompile(`(?s)<textarea id="inner">(.*?)</textarea>`).FindStringSubmatch(outer)
-				if m == nil {
-					t.Fatalf("the frame page did not copy the page's DOM: %s", outer)
-				}
-				dom := html.UnescapeString(m[1])
-				checkFixedPage(t, dom, logs, dir, tt.period, tt.focus, tt.from, tt.to, tt.wantStatus, tt.width, tt.dark)
+				dom, pr, logs := framedDOM(t, chromium, srv.URL, base+tt.page+tt.fragment, tt.width, tt.dark)
+				checkFixedPage(t, dom, pr, logs, dir, tt.period, tt.focus, tt.from, tt.to, tt.wantStatus, tt.width, tt.dark)
 			})
 		}()
 	}
@@ -284,7 +328,7 @@ func TestFixedPagesInChromium(t *testing.T) {
 	}
 }
 
-func checkFixedPage(t *testing.T, dom, logs, dir, period, focus, from, to, wantStatus string, width int, dark bool) {
+func checkFixedPage(t *testing.T, dom string, pr probe, logs, dir, period, focus, from, to, wantStatus string, width int, dark bool) {
 	t.Helper()
 	for _, line := range strings.Split(logs, "\n") {
 		if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
@@ -297,20 +341,6 @@ func checkFixedPage(t *testing.T, dom, logs, dir, period, focus, from, to, wantS
 	status := regexp.MustCompile(`<p id="status"[^>]*>([^<]*)</p>`).FindStringSubmatch(dom)
 	if status == nil || !strings.Contains(status[1], wantStatus) || (wantStatus == "" && status[1] != "") {
 		t.Errorf("status %q, want %q", status, wantStatus)
-	}
-	m := regexp.MustCompile(`data-probe="([^"]*)"`).FindStringSubmatch(dom)
-	if m == nil {
-		t.Fatalf("the page did not settle: no probe")
-	}
-	var pr probe
-	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &pr); err != nil {
-		t.Fatalf("probe %q: %v", m[1], err)
-	}
-	if pr.InnerWidth != width || pr.ScrollWidth > width {
-		t.Errorf("window %d px wide, page %d px wide: something is cut off or scrolls sideways", pr.InnerWidth, pr.ScrollWidth)
-	}
-	if pr.Dark != dark {
-		t.Errorf("dark colour scheme %v, want %v", pr.Dark, dark)
 	}
 	panelsShown := strings.Contains(dom, `<div id="panels" class="panels">`)
 	if period == "" {
