@@ -393,7 +393,7 @@
     const W = 420;
     const ROW = 22;
     const LABEL = 150;
-    const COUNT = 84;
+    const COUNT = 108; // room for "12,345 · 83.0 %" after the longest bar
     const H = top.length * ROW + 4;
     const svg = svgEl('svg', { class: 'bars', viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': 'Bar chart: ' + what });
     const max = top.length ? top[0].count : 1;
