@@ -30,9 +30,9 @@ type Batch struct {
 	// dups the lines left out as duplicates (see Duplicates).
 	ids  map[LineID]struct{}
 	dups int
-	// newestLine is the largest stamp (Unix seconds) added since the last
-	// Reset. Lines taken out as counted before keep it: they were
-	// counted, so it is at most what the counting Redis already holds.
+	// newestLine is the largest stamp (Unix seconds) of the attempts the
+	// batch holds: addTo keeps it, and taking out lines counted before
+	// (without) adds the rest again, which sets it anew.
 	newestLine int64
 
 	// coarse leaves the day rankings out: the batch holds attempts of
