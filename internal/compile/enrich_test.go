@@ -95,7 +95,7 @@ func TestCompileNamedKinds(t *testing.T) {
 		}
 	}
 	page := read("dailystatistics.html")
-	for _, want := range []string{`<option value="country">Countries</option>`, `<option value="asn">Autonomous systems</option>`} {
+	for _, want := range []string{`id="panel-country" data-kind="country" data-label="Countries"`, `id="panel-asn" data-kind="asn" data-label="Autonomous systems"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("daily page lacks %s", want)
 		}

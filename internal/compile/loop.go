@@ -110,7 +110,7 @@ func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, err
 		}
 		if ierr == nil {
 			ierr = render.WriteStatus(l.Compiler.Dir, render.Status{
-				CompiledAt: now, LastCounted: l.LastCounted(), Location: l.Location, Zone: l.Zone,
+				CompiledAt: now, LastCounted: l.LastCounted(), NewestLine: idx.NewestLine, Location: l.Location, Zone: l.Zone,
 				Refresh: l.Interval,
 				Index:   pi,
 			})

@@ -17,8 +17,8 @@ import (
 
 // TestArchivedDaysInChromium: days pruned from the counting Redis whose
 // files stay on disk are found by ArchivedDays, offered by the daily page
-// (date input bounds, Previous/Next) and labelled as archived; a day still
-// counted is not; no console message.
+// (the day list of the ISO date field, Previous/Next) with their rankings,
+// and labelled as archived; a day still counted is not; no console message.
 func TestArchivedDaysInChromium(t *testing.T) {
 	chromium, err := findChromium()
 	if err != nil {
@@ -35,6 +35,9 @@ func TestArchivedDaysInChromium(t *testing.T) {
 		for _, k := range kindNames() {
 			c := Chart{Period: p, Kind: k, Top: []Entry{{"root", 3}}, Total: 3, Distinct: 1}
 			if err := WriteFileAtomic(filepath.Join(dir, ChartPath(p, k)), func(w io.Writer) error { return WriteSVG(w, c) }); err != nil {
+				t.Fatal(err)
+			}
+			if err := WriteFileAtomic(filepath.Join(dir, JSONPath(p, k)), func(w io.Writer) error { return WriteStatsJSON(w, c) }); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -75,44 +78,59 @@ func TestArchivedDaysInChromium(t *testing.T) {
 	}))
 	defer srv.Close()
 
-	for _, tt := range []struct {
-		fragment, wantSrc, wantStatus, wantCaption string
-		prevDisabled                               bool
+	tests := []struct {
+		fragment, wantDay, wantStatus string
+		prevDisabled                  bool
 	}{
-		{"#20261110/src", "20261110/20261110%3Astatssrc.svg", "Archived: 2026-11-10 was pruned from the counting Redis", "(archived)", false},
-		{"#20261101/host", "20261101/20261101%3Astatshost.svg", "Archived: 2026-11-01", "(archived)", true},
-		{"#20261120/src", "20261120/20261120%3Astatssrc.svg", "", "", false},
-	} {
-		dom, logs := dumpDOM(t, chromium, srv.URL+"/data/sshd/dailystatistics.html"+tt.fragment)
-		for _, line := range strings.Split(logs, "\n") {
-			if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
-				t.Errorf("%s: browser console: %s", tt.fragment, line)
-			}
-		}
-		if m := regexp.MustCompile(`(?s)<pre id="js-error"[^>]*>(.*?)</pre>`).FindStringSubmatch(dom); m == nil || m[1] != "" {
-			t.Errorf("%s: script error element: %q", tt.fragment, m)
-		}
-		src := regexp.MustCompile(`<img id="chart-img"[^>]*?\ssrc="([^"]*)"`).FindStringSubmatch(dom)
-		if src == nil || src[1] != tt.wantSrc || !strings.Contains(dom, `<figure id="chart">`) {
-			t.Errorf("%s: chart %q, want %q shown", tt.fragment, src, tt.wantSrc)
-		}
-		status := regexp.MustCompile(`<p id="status"[^>]*>([^<]*)</p>`).FindStringSubmatch(dom)
-		if status == nil || !strings.Contains(status[1], tt.wantStatus) || (tt.wantStatus == "" && status[1] != "") {
-			t.Errorf("%s: status %q, want %q", tt.fragment, status, tt.wantStatus)
-		}
-		caption := regexp.MustCompile(`<span id="caption"[^>]*>([^<]*)</span>`).FindStringSubmatch(dom)
-		if caption == nil || strings.HasSuffix(caption[1], " (archived)") != (tt.wantCaption != "") {
-			t.Errorf("%s: caption %q, want archived label: %v", tt.fragment, caption, tt.wantCaption != "")
-		}
-		// The date input spans the archived days.
-		if !regexp.MustCompile(`<input type="date" id="day"[^>]*\smin="2026-11-01"`).MatchString(dom) {
-			t.Errorf("%s: date input does not start at the oldest archived day: %s", tt.fragment, regexp.MustCompile(`<input type="date"[^>]*>`).FindString(dom))
-		}
-		prev := regexp.MustCompile(`<button type="button" id="prev"[^>]*>`).FindString(dom)
-		if strings.Contains(prev, "disabled") != tt.prevDisabled {
-			t.Errorf("%s: previous button %q, want disabled %v", tt.fragment, prev, tt.prevDisabled)
-		}
+		{"#20261110/src", "2026-11-10", "Archived: 2026-11-10 was pruned from the counting Redis", false},
+		{"#20261101/host", "2026-11-01", "Archived: 2026-11-01", true},
+		{"#20261120/src", "2026-11-20", "", false},
 	}
+	sem := make(chan struct{}, 2)
+	var wg sync.WaitGroup
+	for _, tt := range tests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			t.Run(tt.fragment, func(t *testing.T) {
+				dom, logs := dumpDOM(t, chromium, srv.URL+"/data/sshd/dailystatistics.html"+tt.fragment)
+				for _, line := range strings.Split(logs, "\n") {
+					if strings.Contains(line, ":CONSOLE") || strings.Contains(line, "Uncaught") {
+						t.Errorf("%s: browser console: %s", tt.fragment, line)
+					}
+				}
+				if m := regexp.MustCompile(`(?s)<pre id="js-error"[^>]*>(.*?)</pre>`).FindStringSubmatch(dom); m == nil || m[1] != "" {
+					t.Errorf("%s: script error element: %q", tt.fragment, m)
+				}
+				// Every kind's ranking of the day, archived or not, is shown.
+				if !strings.Contains(dom, `<div id="panels" class="panels">`) || strings.Count(dom, `<td class="v"><a class="val"`) != len(kindNames()) {
+					t.Errorf("%s: the day's rankings are not shown", tt.fragment)
+				}
+				status := regexp.MustCompile(`<p id="status"[^>]*>([^<]*)</p>`).FindStringSubmatch(dom)
+				if status == nil || !strings.Contains(status[1], tt.wantStatus) || (tt.wantStatus == "" && status[1] != "") {
+					t.Errorf("%s: status %q, want %q", tt.fragment, status, tt.wantStatus)
+				}
+				// The ISO day field shows the day; its list offers every day
+				// with files, newest first, the archived ones labelled.
+				if !regexp.MustCompile(`<input type="text" id="day"[^>]*>`).MatchString(dom) {
+					t.Errorf("%s: no ISO day field", tt.fragment)
+				}
+				list := regexp.MustCompile(`(?s)<datalist id="day-list">(.*?)</datalist>`).FindStringSubmatch(dom)
+				want := `<option value="2026-11-25"></option><option value="2026-11-23"></option><option value="2026-11-20"></option>` +
+					`<option value="2026-11-10" label="archived"></option><option value="2026-11-01" label="archived"></option>`
+				if list == nil || list[1] != want {
+					t.Errorf("%s: day list %q, want %q", tt.fragment, list, want)
+				}
+				prev := regexp.MustCompile(`<button type="button" id="prev"[^>]*>`).FindString(dom)
+				if strings.Contains(prev, "disabled") != tt.prevDisabled {
+					t.Errorf("%s: previous button %q, want disabled %v", tt.fragment, prev, tt.prevDisabled)
+				}
+			})
+		}()
+	}
+	wg.Wait()
 	mu.Lock()
 	defer mu.Unlock()
 	for p, code := range failed {

@@ -27,12 +27,20 @@ type jsonEntry struct {
 	Count    int64  `json:"count"`
 	// Name is the organisation or country beside an AS or country code.
 	Name string `json:"name,omitempty"`
+	// Shown is the value as the pages and the CSV show it (VisibleText),
+	// present only when that differs from value: the pages' scripts then
+	// show exactly the CSV's text without a second copy of the escaping
+	// rules in JavaScript.
+	Shown string `json:"shown,omitempty"`
 }
 
 func jsonEntries(entries []Entry, names Names) []jsonEntry {
 	out := make([]jsonEntry, len(entries))
 	for i, e := range entries {
 		out[i] = jsonEntry{Value: e.Value, Count: e.Count, Name: names[e.Value]}
+		if v := VisibleText(e.Value); v != e.Value {
+			out[i].Shown = v
+		}
 		if !utf8.ValidString(e.Value) {
 			out[i].ValueB64 = base64.StdEncoding.EncodeToString([]byte(e.Value))
 		}

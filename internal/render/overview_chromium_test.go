@@ -96,6 +96,31 @@ func TestOverviewInChromium(t *testing.T) {
 		t.Error("the page without data does not say so, or shows a chart")
 	}
 
+	// On a phone, dark: the trend charts scale down to the screen (their
+	// viewBox), nothing is cut off or scrolls sideways, and they are drawn.
+	t.Run("phone dark", func(t *testing.T) {
+		probed := httptest.NewServer(withProbe(http.FileServer(http.Dir(root))))
+		defer probed.Close()
+		_, pr, logs := framedDOM(t, chromium, probed.URL, base+"index.html", 390, true)
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, "CONSOLE") || strings.Contains(line, "Uncaught") {
+				t.Errorf("browser console: %s", line)
+			}
+		}
+		trends := 0
+		for _, img := range pr.Images {
+			if strings.HasPrefix(img.ID, "trend-") {
+				trends++
+				if !img.Loaded || img.Right > 390 || img.Width < 300 {
+					t.Errorf("%s: %+v, want it drawn whole within 390 px", img.ID, img)
+				}
+			}
+		}
+		if trends != 2 {
+			t.Errorf("%d trend charts shown, want 2", trends)
+		}
+	})
+
 	mu.Lock()
 	defer mu.Unlock()
 	for _, f := range []string{TrendDailyFile, TrendMonthlyFile} {

@@ -100,7 +100,7 @@ type pageData struct {
 	Pages    []page // the navigation
 	Kinds    []kindOption
 	Index    pageIndex
-	Fallback *fallbackChart // newest chart for browsers without JavaScript
+	Fallback []fallbackChart // newest period's charts for browsers without JavaScript
 }
 
 type fallbackChart struct {
@@ -144,7 +144,7 @@ func WritePages(dir string, idx Index) error {
 			Pages:    navPages(),
 			Kinds:    kindOpts,
 			Index:    pi,
-			Fallback: fallback(p.Name, idx),
+			Fallback: fallback(p.Name, idx, names),
 		}
 		err := WriteFileAtomic(filepath.Join(dir, p.File), func(w io.Writer) error {
 			return tmpl.Execute(w, data)
@@ -201,8 +201,9 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// fallback picks the newest period of the page's granularity.
-func fallback(name string, idx Index) *fallbackChart {
+// fallback picks the newest period of the page's granularity, one chart
+// per kind shown.
+func fallback(name string, idx Index, kindList []string) []fallbackChart {
 	var list []string
 	switch name {
 	case "daily":
@@ -219,11 +220,15 @@ func fallback(name string, idx Index) *fallbackChart {
 	if formatPeriod(period) == "" {
 		return nil // not a period: no link is better than a wrong one
 	}
-	return &fallbackChart{
-		Src: chartURL(period, KindUsername, ".svg"),
-		CSV: chartURL(period, KindUsername, ".csv"),
-		Alt: KindLabel(KindUsername) + " · " + formatPeriod(period),
+	out := make([]fallbackChart, 0, len(kindList))
+	for _, k := range kindList {
+		out = append(out, fallbackChart{
+			Src: chartURL(period, k, ".svg"),
+			CSV: chartURL(period, k, ".csv"),
+			Alt: KindLabel(k) + " · " + formatPeriod(period),
+		})
 	}
+	return out
 }
 
 // chartURL is the relative URL of a chart or ranking file. The colon in

@@ -82,16 +82,20 @@ func TestWritePages(t *testing.T) {
 		}
 	}
 	daily := readPage(t, dir, "dailystatistics.html")
-	if !strings.Contains(daily, `<input type="date" id="day"`) {
-		t.Error("daily page has no date input")
+	// The day is typed and shown as YYYY-MM-DD whatever the browser's
+	// locale: a text field with a pattern, never type=date.
+	if !strings.Contains(daily, `<input type="text" id="day" inputmode="numeric" pattern="[0-9]{4}-[0-9]{2}-[0-9]{2}" placeholder="YYYY-MM-DD"`) || strings.Contains(daily, `type="date"`) {
+		t.Error("daily page has no ISO day field")
 	}
 	monthly := readPage(t, dir, "monthlystatistics.html")
 	if !strings.Contains(monthly, `<select id="year">`) || !strings.Contains(monthly, `<select id="month">`) {
 		t.Error("monthly page lacks the year and month selects")
 	}
-	// Without JavaScript the newest chart is still there.
-	if !strings.Contains(daily, `<img src="20261125/20261125%3Astatsusername.svg"`) {
-		t.Error("daily page lacks the newest chart for browsers without JavaScript")
+	// Without JavaScript the newest period's charts are still there.
+	for _, k := range kindNames() {
+		if !strings.Contains(daily, `<img src="20261125/20261125%3Astats`+k+`.svg"`) {
+			t.Errorf("daily page lacks the newest %s chart for browsers without JavaScript", k)
+		}
 	}
 }
 

@@ -16,17 +16,23 @@ const StatusFile = "status.json"
 // by Compile, so that the rest of the output stays a function of the
 // counting Redis alone (two compiles of the same data give the same bytes).
 type Status struct {
-	CompiledAt  time.Time      // when the compile finished
-	LastCounted time.Time      // when a line was last counted; zero: none since the start
-	Location    *time.Location // the configured zone the pages' days are in
-	Zone        string         // its name for people; "" for the machine's zone
-	Refresh     time.Duration  // how often the pages look for a newer compile
-	Index       Index
+	CompiledAt  time.Time // when the compile finished
+	LastCounted time.Time // when this daemon last counted a line; zero: none since the start
+	// NewestLine is the stamp of the newest line the counting Redis holds
+	// (stats.Store.NewestLine), whoever counted it: what "counted up to"
+	// on the pages says. Zero: none, or counted by a version that did not
+	// keep it.
+	NewestLine time.Time
+	Location   *time.Location // the configured zone the pages' days are in
+	Zone       string         // its name for people; "" for the machine's zone
+	Refresh    time.Duration  // how often the pages look for a newer compile
+	Index      Index
 }
 
 type statusJSON struct {
 	CompiledAt       string    `json:"compiled_at"`
 	LastCounted      *string   `json:"last_counted"`
+	NewestLine       *string   `json:"newest_line"`
 	Timezone         string    `json:"timezone"`
 	UTCOffsetSeconds int       `json:"utc_offset_seconds"`
 	RefreshSeconds   int       `json:"refresh_seconds"`
@@ -60,6 +66,10 @@ func WriteStatus(dir string, s Status) error {
 	if !s.LastCounted.IsZero() {
 		v := s.LastCounted.In(loc).Format(time.RFC3339)
 		out.LastCounted = &v
+	}
+	if !s.NewestLine.IsZero() {
+		v := s.NewestLine.In(loc).Format(time.RFC3339)
+		out.NewestLine = &v
 	}
 	err := WriteFileAtomic(filepath.Join(dir, StatusFile), func(w io.Writer) error {
 		b, err := json.MarshalIndent(out, "", "  ")

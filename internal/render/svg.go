@@ -8,6 +8,7 @@ import (
 	"math"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/golang/freetype/truetype"
 	chart "github.com/wcharczuk/go-chart/v2"
@@ -52,6 +53,39 @@ const (
 	colText       uint32 = 0x111827
 	colMuted      uint32 = 0x4b5563
 )
+
+// darkColours are the colours the charts take where the viewer prefers a
+// dark scheme (the page's own dark palette): a chart shown as an image on
+// a dark page is not a bright white box. SVG shown by <img> follows the
+// page's prefers-color-scheme; go-chart writes every colour as an inline
+// style, so the dark ones are set by attribute selectors with !important.
+var darkColours = []struct {
+	light, dark uint32
+}{
+	{colBackground, 0x1a2029},
+	{colStripe, 0x212833},
+	{colGrid, 0x343d49},
+	{colAxis, 0x9ca3af},
+	{colBar, 0x5b8cff},
+	{colOthers, 0x6b7280},
+	{colText, 0xe5e7eb},
+	{colMuted, 0x9ca3af},
+	{colPartial, 0x3b5bab},
+}
+
+// darkStyle is the style rule that repaints a chart in darkColours.
+var darkStyle = func() string {
+	var b strings.Builder
+	b.WriteString("@media (prefers-color-scheme: dark){")
+	for _, c := range darkColours {
+		l := rgb(c.light)
+		for _, prop := range []string{"fill", "stroke"} {
+			fmt.Fprintf(&b, `[style*="%s:rgba(%d,%d,%d,1.0)"]{%s:#%06x!important}`, prop, l.R, l.G, l.B, prop, c.dark)
+		}
+	}
+	b.WriteString("}")
+	return b.String()
+}()
 
 func rgb(c uint32) drawing.Color {
 	return drawing.Color{R: uint8(c >> 16), G: uint8(c >> 8), B: uint8(c), A: 255}
@@ -133,7 +167,7 @@ func (cv *canvas) writeSVG(w io.Writer, title string) error {
 		return errors.New("render svg: go-chart wrote an unexpected header; a go-chart upgrade needs goChartHeader updated")
 	}
 	head := fmt.Sprintf(`<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" role="img" aria-labelledby="title"><title id="title">%s</title><style>%s</style>`,
-		cv.width0, cv.height0, cv.width0, cv.height0, escapeXML(title), fontStack)
+		cv.width0, cv.height0, cv.width0, cv.height0, escapeXML(title), fontStack+darkStyle)
 	if _, err := io.WriteString(w, head); err != nil {
 		return fmt.Errorf("write svg: %w", err)
 	}

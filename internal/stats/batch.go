@@ -30,6 +30,10 @@ type Batch struct {
 	// dups the lines left out as duplicates (see Duplicates).
 	ids  map[LineID]struct{}
 	dups int
+	// newestLine is the largest stamp (Unix seconds) of the attempts the
+	// batch holds: addTo keeps it, and taking out lines counted before
+	// (without) adds the rest again, which sets it anew.
+	newestLine int64
 
 	// coarse leaves the day rankings out: the batch holds attempts of
 	// pruned days (SPEC §12), which count into months, years, totals and
@@ -74,6 +78,7 @@ func (b *Batch) Reset() {
 	b.resetDerived()
 	clear(b.ids)
 	b.dups = 0
+	b.newestLine = 0
 }
 
 // Add records one attempt. t must already be in the configured location:
@@ -123,6 +128,9 @@ func (b *Batch) addTo(agg *dayAgg, unix int64, host, user, src []byte, store boo
 	b.link(agg, derived, user, src, host)
 	agg.n++
 	b.n++
+	if b.n == 1 || unix > b.newestLine {
+		b.newestLine = unix
+	}
 }
 
 // inc adds one to m[string(v)]; the lookup does not allocate, only the
@@ -148,11 +156,13 @@ type increment struct {
 // plan is everything one transaction writes.
 type plan struct {
 	incrs    []increment
-	totals   map[string]int64    // period → attempts
-	toupdate [3][]string         // by granularity
-	oldest   string              // smallest day
-	newest   string              // largest day
-	records  map[string][][]byte // day → packed elements
+	totals   map[string]int64 // period → attempts
+	toupdate [3][]string      // by granularity
+	oldest   string           // smallest day
+	newest   string           // largest day
+	// newestLine is the batch's largest stamp in Unix seconds.
+	newestLine int64
+	records    map[string][][]byte // day → packed elements
 	// firstSeen holds, per kind, member → the earliest day of the batch
 	// it appears on, as ZADD LT arguments (day, member, day, member, …).
 	firstSeen [][]interface{} // by kind index of the batch
@@ -182,6 +192,7 @@ func (b *Batch) planWith(drill bool) plan {
 	sort.Slice(days, func(i, j int) bool { return days[i] < days[j] })
 	p.oldest = b.days[days[0]].period.Day
 	p.newest = b.days[days[len(days)-1]].period.Day
+	p.newestLine = b.newestLine
 
 	type coarse struct {
 		name    string
@@ -293,7 +304,9 @@ func pick[T any](m map[string]T, order []string) []T {
 //	toupdate sets to SADD (items: member), first-seen sorted sets to
 //	ZADD LT (items: day, member), attempt lists to RPUSH (items: element),
 //	then the memory of counted lines: a count D and D times (SeenKey,
-//	bucket key prefix, until, m, m LineIDs).
+//	bucket key prefix, until, m, m LineIDs),
+//	and last the newest-line key and the batch's newest stamp (read by
+//	the script as ARGV[#ARGV-1] and ARGV[#ARGV]).
 func (p plan) args(rec *Applied) []interface{} {
 	n := 20 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3
 	for g := range p.toupdate {
@@ -386,5 +399,5 @@ func (p plan) args(rec *Applied) []interface{} {
 			a = append(a, id)
 		}
 	}
-	return a
+	return append(a, NewestLineKey, p.newestLine)
 }

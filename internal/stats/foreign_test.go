@@ -93,6 +93,7 @@ func TestApplyRefusesForeignKeys(t *testing.T) {
 		{1, "toupdate:yearly", []interface{}{"ZADD", "toupdate:yearly", 1, "x"}, "zset", ""},
 		{1, "oldest", []interface{}{"HSET", "oldest", "f", "v"}, "hash", ""},
 		{1, "newest", []interface{}{"RPUSH", "newest", "x"}, "list", ""},
+		{1, stats.NewestLineKey, []interface{}{"HSET", stats.NewestLineKey, "f", "v"}, "hash", ""},
 		{1, stats.TotalsKey, []interface{}{"SET", stats.TotalsKey, "x"}, "string", ""},
 		{1, stats.FirstSeenKey(stats.KindSrc), []interface{}{"SADD", stats.FirstSeenKey(stats.KindSrc), "x"}, "set", ""},
 		{1, stats.TotalsKey, []interface{}{"HSET", stats.TotalsKey, "202611", "many"}, "hash", "202611"},

@@ -22,6 +22,7 @@ var ErrWritesRefused = errors.New("counting redis refuses writes")
 // MISCONF when counting would be refused too), checks that lockKey (when
 // not "") is a string or absent, that no flush is rebuilding the statistics
 // (ErrUnfit), and that the fixed bookkeeping keys of DB 1 (oldest, newest,
+// the newest line,
 // the toupdate sets, the totals, the first-seen sets) have their types.
 //
 // It answers nil, an error wrapping ErrWritesRefused or ErrUnfit, a
@@ -70,7 +71,7 @@ func (s *Store) CanCount(ctx context.Context, lockKey string) error {
 
 // fixedStatsKeys are the DB 1 keys every batch writes, with their types.
 func fixedStatsKeys() [][2]string {
-	keys := [][2]string{{OldestKey, typeString}, {NewestKey, typeString}, {TotalsKey, typeHash}}
+	keys := [][2]string{{OldestKey, typeString}, {NewestKey, typeString}, {NewestLineKey, typeString}, {TotalsKey, typeHash}}
 	for _, g := range Granularities() {
 		keys = append(keys, [2]string{ToUpdateKey(g), typeSet})
 	}

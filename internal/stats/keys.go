@@ -94,6 +94,13 @@ func ToUpdateKey(g Granularity) string { return "toupdate:" + g.String() }
 // not finished rendering; a compile that dies leaves them for the next one.
 func CompilingKey(g Granularity) string { return "alog:compiling:" + g.String() }
 
+// NewestLineKey (DB 1) holds the stamp, in Unix seconds, of the newest
+// attempt counted, whoever counted it and whenever: what the pages' "counted
+// up to" says. Kept by the apply script in the same atomic step as the
+// counts, moving only forward, so that it is exactly the newest line the
+// counts hold.
+const NewestLineKey = "alog:newest_line"
+
 // TotalsKey is a hash period → attempts in that period (day, month, year),
 // kept exactly in the same transaction as the rankings.
 const TotalsKey = "alog:totals"

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/gomodule/redigo/redis"
 )
@@ -352,6 +353,9 @@ func (s *Store) sumScores(ctx context.Context, key string) (int64, error) {
 type Index struct {
 	Oldest, Newest      string
 	Days, Months, Years []string
+	// NewestLine is the stamp of the newest attempt counted (NewestLineKey);
+	// zero when none was counted by a version that keeps it.
+	NewestLine time.Time
 }
 
 // ReadIndex scans the whole key space (every SCAN page, not the first
@@ -367,8 +371,15 @@ func (s *Store) ReadIndex(ctx context.Context) (Index, error) {
 	if err == nil {
 		idx.Newest, err = getString(conn, NewestKey)
 	}
+	var line string
+	if err == nil {
+		line, err = getString(conn, NewestLineKey)
+	}
 	if err != nil {
 		return idx, fmt.Errorf("read oldest/newest: %w", err)
+	}
+	if sec, perr := strconv.ParseInt(line, 10, 64); perr == nil && sec > 0 {
+		idx.NewestLine = time.Unix(sec, 0)
 	}
 	seen := map[string]bool{}
 	cursor := "0"

@@ -77,6 +77,7 @@ func TestApplyWritesTheOriginalSchema(t *testing.T) {
 		"2025:statshost":          `zset:"web1"=1`,
 		"oldest":                  `string:20251231`,
 		"newest":                  `string:20261125`,
+		stats.NewestLineKey:       fmt.Sprintf("string:%d", at("2026-11-25T10:00:00Z").Unix()),
 		"toupdate:daily":          `set:"20251231:statshost" "20251231:statssrc" "20251231:statsusername" "20261124:statshost" "20261124:statssrc" "20261124:statsusername" "20261125:statshost" "20261125:statssrc" "20261125:statsusername"`,
 		"toupdate:monthly":        `set:"202512:statshost" "202512:statssrc" "202512:statsusername" "202611:statshost" "202611:statssrc" "202611:statsusername"`,
 		"toupdate:yearly":         `set:"2025:statshost" "2025:statssrc" "2025:statsusername" "2026:statshost" "2026:statssrc" "2026:statsusername"`,
@@ -134,7 +135,8 @@ func TestOldestNewestUnderConcurrency(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			b := stats.NewBatch()
-			b.Add(start.AddDate(0, 0, (i*7)%40), []byte("h"), []byte("u"), []byte("s"))
+			b.Add(start.AddDate(0, 0, (i*7)%40).Add(time.Duration(i)*time.Minute), []byte("h"), []byte("u"), []byte("s"))
+			b.Add(start.AddDate(0, 0, (i*3)%40), []byte("h"), []byte("u"), []byte("s"))
 			if err := s.Apply(ctx, b, nil); err != nil {
 				t.Error(err)
 			}
@@ -146,6 +148,20 @@ func TestOldestNewestUnderConcurrency(t *testing.T) {
 	n, _ := redis.String(c.Do("GET", "newest"))
 	if o != "20260101" || n != "20260209" {
 		t.Fatalf("oldest, newest = %s, %s; want 20260101, 20260209", o, n)
+	}
+	// The newest line's stamp is the largest of every batch, whatever
+	// order they committed in.
+	var newest time.Time
+	for i := 0; i < 40; i++ {
+		for _, st := range []time.Time{start.AddDate(0, 0, (i*7)%40).Add(time.Duration(i) * time.Minute), start.AddDate(0, 0, (i*3)%40)} {
+			if st.After(newest) {
+				newest = st
+			}
+		}
+	}
+	idx, err := s.ReadIndex(ctx)
+	if err != nil || !idx.NewestLine.Equal(newest) {
+		t.Fatalf("ReadIndex NewestLine = %v, %v; want %v", idx.NewestLine, err, newest)
 	}
 }
 

@@ -129,7 +129,7 @@ for _, g in ipairs(first) do
   r = bad(sdb, g[1], 'zset') if r then return r end
 end
 if nt > 0 then
-  r = bad(sdb, ARGV[8], 'hash') or bad(sdb, ARGV[9], 'string') or bad(sdb, ARGV[10], 'string')
+  r = bad(sdb, ARGV[8], 'hash') or bad(sdb, ARGV[9], 'string') or bad(sdb, ARGV[10], 'string') or bad(sdb, ARGV[#ARGV - 1], 'string')
   if r then return r end
   for j = tot, tot + 2 * nt - 1, 2 do
     local v = redis.call('HGET', ARGV[8], ARGV[j])
@@ -163,6 +163,11 @@ if nt > 0 then
   if not o or ARGV[11] < o then redis.call('SET', ARGV[9], ARGV[11]) end
   local n = redis.call('GET', ARGV[10])
   if not n or ARGV[12] > n then redis.call('SET', ARGV[10], ARGV[12]) end
+  -- The newest line's stamp moves only forward too; a value that is not a
+  -- number (never written by us) is replaced.
+  local nl = tonumber(ARGV[#ARGV])
+  local cur = tonumber(redis.call('GET', ARGV[#ARGV - 1]) or '')
+  if nl and (not cur or nl > cur) then redis.call('SET', ARGV[#ARGV - 1], ARGV[#ARGV]) end
 end
 redis.call('SELECT', adb)
 for _, g in ipairs(lists) do bulk('RPUSH', g[1], nil, g[2], g[3]) end

@@ -1,9 +1,12 @@
 // fresh.js says on every page how fresh its data is and keeps it fresh.
-// It reads status.json, which each compile writes beside the pages, at load
-// and whenever the tab is shown or focused again: the line "Counted up to …, compiled …" and the label of
-// the newest day follow, and when a compile brought new data the page takes
-// it without a full reload (the statistics pages get the new index, the
-// overview its new content), so a tab left open for a day shows today.
+// It reads status.json, which each compile writes beside the pages, at
+// load, then again a while after each answer (the compile interval, between
+// 15 and 60 seconds), and at once whenever the tab is shown or focused
+// again: the line "Counted up to …, compiled …" and the label of the newest
+// day follow, and when a compile brought new data the page takes it without
+// a full reload (the statistics pages get the new index, the overview its
+// new content), so a tab left open for a day, even one never looked at
+// again like a wall display, shows today.
 // Opened from file:// or a server without status.json, the page stays as
 // compiled and the line says nothing.
 'use strict';
@@ -56,8 +59,10 @@
     const now = Date.now();
     const offset = Number.isFinite(st.utc_offset_seconds) ? st.utc_offset_seconds : 0;
     const parts = [];
-    const counted = Date.parse(st.last_counted || '');
-    parts.push(Number.isFinite(counted) ? 'counted up to ' + clock(counted, offset, now) : 'no line counted since the daemon started');
+    // newest_line is the stamp of the newest line counted, whoever
+    // counted it and when; the daemon's own last count is only its clock.
+    const counted = Date.parse(st.newest_line || '');
+    parts.push(Number.isFinite(counted) ? 'counted up to ' + clock(counted, offset, now) : 'no line counted yet');
     const at = Date.parse(st.compiled_at || '');
     if (Number.isFinite(at)) {
       parts.push('compiled ' + clock(at, offset, now));
@@ -89,12 +94,34 @@
       .catch(function () { /* the next round tries again */ });
   }
 
+  // The next look is scheduled only once the previous one is answered, so
+  // a slow server never has two requests of one page waiting, and there is
+  // never more than one timer.
+  let timer = 0;
+  let asking = false;
+  let period = 60 * 1000;
+  function schedule() {
+    clearTimeout(timer);
+    timer = 0;
+    if (document.visibilityState !== 'hidden') {
+      timer = setTimeout(poll, period);
+    }
+  }
   function poll() {
+    clearTimeout(timer);
+    timer = 0;
+    if (asking) {
+      return;
+    }
+    asking = true;
     fetch('status.json', { cache: 'no-cache' })
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (st) {
         if (!st || typeof st !== 'object') {
           return;
+        }
+        if (Number.isFinite(st.refresh_seconds)) {
+          period = Math.min(60, Math.max(15, st.refresh_seconds)) * 1000;
         }
         show(st);
         if (compiled && st.compiled_at !== compiled) {
@@ -105,15 +132,23 @@
       .catch(function () {
         // Not served (file://) or the server is away: keep the page as
         // it is; the next look tries again.
+      })
+      .then(function () {
+        asking = false;
+        schedule();
       });
   }
-  // Looked up at load and whenever the tab is shown or focused again, so
-  // a tab left open overnight shows today when it is looked at.
+  // A hidden tab is not polled (browsers would throttle it anyway); it
+  // looks at once when shown again, so what it shows is never older than
+  // the moment it is looked at.
   if (location.protocol === 'http:' || location.protocol === 'https:') {
     poll();
     document.addEventListener('visibilitychange', function () {
       if (document.visibilityState === 'visible') {
         poll();
+      } else {
+        clearTimeout(timer);
+        timer = 0;
       }
     });
     window.addEventListener('focus', poll);
