@@ -165,6 +165,7 @@ func New(o Options) *Daemon {
 		Store: d.store, Archive: d.archive, Days: cfg.RetainDays, Location: cfg.Location,
 		Clock: d.clock, Log: d.log, Metrics: metrics.NewRetention(d.reg),
 	}
+	d.store.Pruned = d.pruner.Pruned
 	return d
 }
 
