@@ -17,7 +17,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
-// TestSIGKILLWhilePruning backfills 150 days with -f, sets retain_days,
+// TestSIGKILLWhilePruning backfills 120 days with -f, sets retain_days,
 // SIGKILLs the built binary again and again while it prunes the backlog
 // (each kill when the archive has grown by a few days, so every kill lands
 // inside the pass), then lets a last start finish. It then backfills more
@@ -32,6 +32,7 @@ func TestSIGKILLWhilePruning(t *testing.T) {
 	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d", seed)
+	began := time.Now()
 	rng := rand.New(rand.NewPCG(seed, seed>>1))
 	const keep = 30
 	e := newEnv(t, "")
@@ -42,7 +43,7 @@ func TestSIGKILLWhilePruning(t *testing.T) {
 	edge := map[string]bool{cutoff: true, now.AddDate(0, 0, -keep).Format("20060102"): true,
 		now.AddDate(0, 0, -(keep - 2)).Format("20060102"): true}
 	var lines []workload.Line
-	for _, l := range workload.Generate(workload.Options{Lines: 8000, Ref: now, Loc: time.UTC, Days: 150,
+	for _, l := range workload.Generate(workload.Options{Lines: 6000, Ref: now, Loc: time.UTC, Days: 120,
 		Users: 80, Sources: 2000, Hosts: 6, Seed: seed}) {
 		if !edge[l.Time.Format("20060102")] {
 			lines = append(lines, l)
@@ -106,7 +107,7 @@ func TestSIGKILLWhilePruning(t *testing.T) {
 
 	// 2. Kills while it prunes.
 	kills := 0
-	for kills < 8 {
+	for kills < 6 {
 		p := e.start()
 		target := archived() + 2 + rng.IntN(25)
 		done := false
@@ -153,7 +154,7 @@ func TestSIGKILLWhilePruning(t *testing.T) {
 		p.stop(t, 30*time.Second)
 	}
 	waitPruned("after the kills")
-	t.Logf("%d SIGKILLs while pruning, %d days archived", kills, archived())
+	t.Logf("%d SIGKILLs while pruning, %d days archived, at %.1f s", kills, archived(), time.Since(began).Seconds())
 
 	// 3. A backfill into pruned and retained days.
 	path = filepath.Join(e.dir, "later.log")
@@ -193,6 +194,7 @@ func TestSIGKILLWhilePruning(t *testing.T) {
 		checkAttemptStore(t, db0, kept)
 	}
 	check("after pruning")
+	t.Logf("backfill into pruned days archived and checked at %.1f s", time.Since(began).Seconds())
 	if code, out := e.run("-F"); code != 0 {
 		t.Fatalf("-F exited %d:\n%s", code, tail(out))
 	}
