@@ -165,6 +165,9 @@ func New(o Options) *Daemon {
 		Store: d.store, Archive: d.archive, Days: cfg.RetainDays, Location: cfg.Location,
 		Clock: d.clock, Log: d.log, Metrics: metrics.NewRetention(d.reg),
 	}
+	// Attempts of days before the window or already archived count into
+	// months and years only, in every mode (queue, -f, -F).
+	d.store.Pruned = d.pruner.Pruned
 	return d
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -37,6 +38,11 @@ type Pruner struct {
 	// warned is set while used_memory is above 80 % of maxmemory, so the
 	// log warns once when it crosses, not every minute.
 	warned bool
+
+	// archived caches the days known to have an archive file: a file is
+	// never removed while the daemon runs, so a day found once stays.
+	mu       sync.Mutex
+	archived map[string]bool
 }
 
 // retryAfter is the wait before the next pass after a failed one, and
@@ -95,6 +101,39 @@ func (p *Pruner) Cutoff(now time.Time) string {
 	return stats.PeriodOf(time.Date(y, m, d-(p.Days-1), 12, 0, 0, 0, p.Location)).Day
 }
 
+// Pruned tells whether day's attempts count into months and years only
+// (stats.Store.Pruned): it is older than retain_days, or it was pruned
+// before (it has an archive file), under a shorter retain_days maybe. A
+// pruned day stays pruned: new attempts of it go to DB 0, which the next
+// pass appends to its archive, and never make day rankings of part of the
+// day. Safe for concurrent use.
+func (p *Pruner) Pruned(day string) bool {
+	if p.Days > 0 && day < p.Cutoff(p.Clock.Now()) {
+		return true
+	}
+	return p.hasArchive(day)
+}
+
+func (p *Pruner) hasArchive(day string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.archived[day] {
+		return true
+	}
+	// An error other than "no file" counts as archived: counting the day
+	// coarsely loses nothing (its attempts are in DB 0 and its month),
+	// while partial day rankings would be wrong.
+	size, err := p.Archive.Size(day)
+	if err == nil && size == 0 {
+		return false
+	}
+	if p.archived == nil {
+		p.archived = map[string]bool{}
+	}
+	p.archived[day] = true
+	return true
+}
+
 // PassResult is what one pass did.
 type PassResult struct {
 	Pruned  []string // days pruned
@@ -117,9 +156,18 @@ func (p *Pruner) Pass(ctx context.Context) (PassResult, error) {
 		}
 		return res, err
 	}
-	days, err := p.Store.DaysBefore(ctx, cutoff)
+	// Every day with something left in Redis, of which those before the
+	// cutoff and those archived before (attempts counted into a day pruned
+	// under a shorter retain_days) are pruned: one walk of the keys.
+	all, err := p.Store.DaysBefore(ctx, stats.AfterEveryDay)
 	if err != nil {
 		return res, err
+	}
+	var days []string
+	for _, day := range all {
+		if day < cutoff || p.hasArchive(day) {
+			days = append(days, day)
+		}
 	}
 	for _, day := range days {
 		if err := ctx.Err(); err != nil {
@@ -192,10 +240,19 @@ func (p *Pruner) PruneDay(ctx context.Context, day string) error {
 			return err
 		}
 	}
-	if err := p.Store.DropDay(ctx, day); err != nil {
+	// The drill-down keys are named by the members of the day rankings,
+	// so they go first, while the rankings still name them; a compile
+	// still to draw the day keeps both.
+	if err := p.Store.DayPending(ctx, day); err != nil {
 		return err
 	}
 	if err := p.Store.DropDrill(ctx, day); err != nil {
+		return err
+	}
+	if err := p.step(day, "drill"); err != nil {
+		return err
+	}
+	if err := p.Store.DropDay(ctx, day); err != nil {
 		return err
 	}
 	if err := p.step(day, "dropped"); err != nil {

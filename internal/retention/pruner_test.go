@@ -158,16 +158,22 @@ func zset(m map[string]int64) string {
 // retained day, totals, first-seen; no day rankings before cutoff.
 func checkStats(t *testing.T, db1 map[string]string, m *model, cutoff string) {
 	t.Helper()
+	checkStatsPruned(t, db1, m, func(day string) bool { return day < cutoff })
+}
+
+// checkStatsPruned is checkStats with the pruned days named by pruned.
+func checkStatsPruned(t *testing.T, db1 map[string]string, m *model, pruned func(day string) bool) {
+	t.Helper()
 	// Drill-down data goes with its day.
 	for k := range db1 {
-		if rest, ok := strings.CutPrefix(k, "alog:drill:"); ok && len(rest) >= 8 && rest[:8] < cutoff {
+		if rest, ok := strings.CutPrefix(k, "alog:drill:"); ok && len(rest) >= 8 && pruned(rest[:8]) {
 			t.Errorf("drill-down key %s of a pruned day is still there", k)
 		}
 	}
 	for k, want := range m.zsets {
 		period, _, _ := strings.Cut(k, ":")
 		got, ok := db1[k]
-		if len(period) == 8 && period < cutoff {
+		if len(period) == 8 && pruned(period) {
 			if ok {
 				t.Errorf("pruned day key %s is still there", k)
 			}
@@ -201,13 +207,20 @@ func checkStats(t *testing.T, db1 map[string]string, m *model, cutoff string) {
 // its day, and says which days are archived.
 func checkArchive(t *testing.T, ctx context.Context, ar *Archive, m *model, cutoff string) {
 	t.Helper()
+	checkArchivePruned(t, ctx, ar, m, func(day string) bool { return day < cutoff })
+}
+
+// checkArchivePruned is checkArchive with the archived days named by
+// pruned.
+func checkArchivePruned(t *testing.T, ctx context.Context, ar *Archive, m *model, pruned func(day string) bool) {
+	t.Helper()
 	days, err := ar.Days()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var want []string
 	for d := range m.byDay {
-		if d < cutoff {
+		if pruned(d) {
 			want = append(want, d)
 		}
 	}

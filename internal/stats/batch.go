@@ -172,13 +172,33 @@ type plan struct {
 	seen []seenDay
 }
 
+// prunedDays is the set of the batch's days that Pruned names, nil
+// without a Pruned function.
+func (s *Store) prunedDays(b *Batch) map[string]bool {
+	if s.Pruned == nil {
+		return nil
+	}
+	var out map[string]bool
+	for _, dk := range b.order {
+		day := b.days[dk].period.Day
+		if s.Pruned(day) {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[day] = true
+		}
+	}
+	return out
+}
+
 // plan sums the batch's days into months and years, without drill-down
 // increments.
-func (b *Batch) plan() plan { return b.planWith(false) }
+func (b *Batch) plan() plan { return b.planWith(false, nil) }
 
 // planWith is plan, with the drill-down increments of every day when drill
-// is set (see drill.go).
-func (b *Batch) planWith(drill bool) plan {
+// is set (see drill.go). The days in pruned count like a coarse batch's:
+// into months, years, totals and first-seen days, and DB 0.
+func (b *Batch) planWith(drill bool, pruned map[string]bool) plan {
 	nk := b.kindCount()
 	p := plan{totals: make(map[string]int64), records: make(map[string][][]byte),
 		firstSeen: make([][]interface{}, nk), firstKinds: make([]string, nk)}
@@ -229,17 +249,18 @@ func (b *Batch) planWith(drill bool) plan {
 		per := agg.period
 		mo := get(months, &monthOrder, per.Month)
 		yr := get(years, &yearOrder, per.Year)
+		coarseDay := b.coarse || pruned[per.Day]
 		for k := range nk {
 			members := b.membersOf(agg, k)
 			if len(members) == 0 {
 				continue // a derived kind of a day added without it
 			}
 			key := StatsKey(per.Day, b.kindName(k))
-			if !b.coarse {
+			if !coarseDay {
 				mark(Daily, key)
 			}
 			for mem, n := range members {
-				if !b.coarse {
+				if !coarseDay {
 					p.incrs = append(p.incrs, increment{key, mem, n})
 				}
 				mo.members[k][mem] += n
@@ -263,7 +284,7 @@ func (b *Batch) planWith(drill bool) plan {
 		}
 		// A coarse batch holds attempts of pruned days, whose drill-down
 		// data went with their day rankings.
-		if drill && !b.coarse {
+		if drill && !coarseDay {
 			p.incrs = appendLinks(p.incrs, per.Day, agg.links, nk, b.kindName)
 		}
 	}

@@ -28,9 +28,11 @@ import (
 //     rewrites the same file instead of appending twice), and syncs it.
 //  4. DoneArchiving deletes the renamed list and forgets the base in one
 //     MULTI: the attempts are in the file now.
-//  5. DropDay deletes the day's rankings (UNLINK: Redis frees them in the
-//     background) and its toupdate entries, unless a compile is still to
-//     draw them (ErrPending): the day's files are drawn once more first.
+//  5. Unless a compile is still to draw the day (DayPending, ErrPending:
+//     its files are drawn once more first), DropDrill deletes its
+//     drill-down keys, named by the members of its rankings, and then
+//     DropDay deletes the rankings (UNLINK: Redis frees them in the
+//     background) and their toupdate entries.
 //  6. EndPruning deletes the marker.
 //
 // Months, years, totals (including the day's own total, a hash field),
@@ -290,36 +292,77 @@ func (s *Store) DropDay(ctx context.Context, day string) error {
 	return nil
 }
 
-// DropDrill deletes the drill-down data of a pruned day (alog:drill:<day>:*),
-// found with SCAN and deleted with UNLINK a few hundred keys at a time, so
-// no command blocks the counting Redis for long. It is part of step 5 and,
-// like it, safe to repeat.
+// AfterEveryDay is later than every day name, for DaysBefore to list
+// every day.
+const AfterEveryDay = "99999999"
+
+// DayPending returns ErrPending while a compile is still to draw day's
+// rankings: the check of DropDay, made before the drill-down data goes.
+func (s *Store) DayPending(ctx context.Context, day string) error {
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	for _, set := range []string{ToUpdateKey(Daily), CompilingKey(Daily)} {
+		args := []interface{}{set}
+		for _, k := range kinds.Every() {
+			args = append(args, StatsKey(day, k))
+		}
+		in, err := redis.Ints(conn.Do("SMISMEMBER", args...))
+		if err != nil {
+			return fmt.Errorf("look for a compile still to draw %s: %w", day, err)
+		}
+		for _, n := range in {
+			if n == 1 {
+				return ErrPending
+			}
+		}
+	}
+	return nil
+}
+
+// DropDrill deletes the drill-down data of a day being pruned: one key
+// per member of each of its day rankings (drill.go), so the keys are
+// named from the rankings, read with ZSCAN and deleted with UNLINK a few
+// hundred at a time. No walk of the whole key space (a pass that prunes a
+// year of days would walk it hundreds of times), and no command blocks the
+// counting Redis for long. It is part of step 5, runs before DropDay
+// deletes the rankings, and is safe to repeat.
 func (s *Store) DropDrill(ctx context.Context, day string) error {
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
-	cursor := "0"
-	for {
-		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", drillPrefix+day+":*", "COUNT", 500))
-		if err != nil {
-			return fmt.Errorf("find the drill-down data of %s: %w", day, err)
-		}
-		cursor, _ = redis.String(v[0], nil)
-		keys, _ := redis.Values(v[1], nil)
-		if len(keys) > 0 {
-			if _, err := conn.Do("UNLINK", keys...); err != nil {
-				return fmt.Errorf("delete the drill-down data of %s: %w", day, err)
+	for _, k := range kinds.Every() {
+		key := StatsKey(day, k)
+		cursor := "0"
+		for {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			v, err := redis.Values(conn.Do("ZSCAN", key, cursor, "COUNT", 500))
+			if err != nil {
+				return fmt.Errorf("read the day ranking %s: %w", key, err)
+			}
+			cursor, _ = redis.String(v[0], nil)
+			pairs, _ := redis.Strings(v[1], nil)
+			drill := make([]interface{}, 0, len(pairs)/2)
+			for i := 0; i+1 < len(pairs); i += 2 {
+				drill = append(drill, DrillKey(day, k, pairs[i]))
+			}
+			if len(drill) > 0 {
+				if _, err := conn.Do("UNLINK", drill...); err != nil {
+					return fmt.Errorf("delete the drill-down data of %s: %w", day, err)
+				}
+			}
+			if cursor == "0" {
+				break
 			}
 		}
-		if cursor == "0" {
-			return nil
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
 	}
+	return nil
 }
 
 // EndPruning is step 6.

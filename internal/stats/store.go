@@ -27,6 +27,16 @@ type Store struct {
 	// ReplicaWait bounds each wait, DefaultReplicaWait when zero.
 	MinReplicas int
 	ReplicaWait time.Duration
+
+	// Pruned, when set, names the days (yyyymmdd) whose attempts count
+	// into their month, year, totals and first-seen days only (SPEC §12):
+	// days older than retain_days and days already archived. Their
+	// attempts still go to DB 0, from which the pruner archives them, but
+	// no day ranking or drill-down key is made: a backfill of a pruned day,
+	// or a day pruned before retain_days was raised, must not get partial
+	// day rankings that the API would take for the whole day. It is asked
+	// once per day of each batch, so it must be cheap.
+	Pruned func(day string) bool
 }
 
 // Applied names the batch a transaction applies, so that a batch whose
@@ -202,7 +212,7 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	// Each round either commits or takes at least one line out of the
 	// batch, so the loop ends.
 	for {
-		p := b.planWith(!s.NoDrill)
+		p := b.planWith(!s.NoDrill, s.prunedDays(b))
 		reply, err := redis.Values(applyScript.Do(conn, p.args(rec)...))
 		if err != nil {
 			// A refusal (OOM, READONLY, MISCONF) stops the script at its
