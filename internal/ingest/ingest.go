@@ -73,6 +73,14 @@ type Store interface {
 	Check(ctx context.Context) error
 	// Lock takes a consumer lock, waiting up to wait for a live holder.
 	Lock(ctx context.Context, queue, token string, wait time.Duration) (*stats.Lock, error)
+	// Join takes the lock of the first free member of queue, waiting up
+	// to wait while every member has a live holder.
+	Join(ctx context.Context, queue, token string, wait time.Duration) (*stats.Lock, error)
+	// MemberAlive tells whether member m of queue has a live holder.
+	MemberAlive(ctx context.Context, queue string, m int) (bool, error)
+	// TakeOver takes the lock of dead member m with token; nil when m
+	// lives or another daemon took it first.
+	TakeOver(ctx context.Context, queue string, m int, token string) (*stats.Lock, error)
 }
 
 // Options configure an Ingester; zero durations and nil funcs take the
@@ -111,6 +119,9 @@ type Options struct {
 	// StartWait bounds how long a file run waits for the counting Redis
 	// at start before giving up (default 30s).
 	StartWait time.Duration
+	// TakeoverEvery is how often a daemon looks for the batches in flight
+	// of dead daemons on its queue (default 5s).
+	TakeoverEvery time.Duration
 
 	Clock  clockwork.Clock // default: the real clock
 	NewID  func() string   // batch IDs and lock tokens; default: 128 random bits
@@ -142,6 +153,9 @@ type Ingester struct {
 	progress *Progress
 
 	lastCounted atomic.Int64 // unix nanoseconds of the last counted line
+	// member is this daemon's member number on the queue, set when the
+	// lock is taken: its slots start at d4queue.MemberSlot(member, 0).
+	member atomic.Int64
 
 	// foreign remembers the keys of the wrong type already logged, so
 	// that a retry every few seconds logs a broken key once.
@@ -198,6 +212,9 @@ func New(o Options) *Ingester {
 	}
 	if o.StartWait <= 0 {
 		o.StartWait = 30 * time.Second
+	}
+	if o.TakeoverEvery <= 0 {
+		o.TakeoverEvery = 5 * time.Second
 	}
 	if o.Clock == nil {
 		o.Clock = clockwork.NewRealClock()

@@ -27,6 +27,10 @@ type Store struct {
 	// ReplicaWait bounds each wait, DefaultReplicaWait when zero.
 	MinReplicas int
 	ReplicaWait time.Duration
+
+	// Lease is how long a consumer lock or the compile lease outlives its
+	// holder's last renewal (lock.go, lease.go); DefaultLease when zero.
+	Lease time.Duration
 }
 
 // Applied names the batch a transaction applies, so that a batch whose
