@@ -30,10 +30,9 @@ func (d *Daemon) health(ctx context.Context) web.Status {
 			st.CountingAddress = a
 		}
 	}
-	st.Member = -1
 	if l := d.lease.Load(); l != nil {
-		st.CompileLease = l.Held()
-		st.Member = d.ingester.Member()
+		held, m := l.Held(), d.ingester.Member()
+		st.CompileLease, st.Member = &held, &m
 	}
 	var wg sync.WaitGroup
 	wg.Add(3)
