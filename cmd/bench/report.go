@@ -34,6 +34,7 @@ type report struct {
 	Trickle     *trickleResult     `json:"trickle,omitempty"`
 	GeoIP       *geoipResult       `json:"geoip,omitempty"`
 	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
+	Multi       *multiResult       `json:"multi,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`
