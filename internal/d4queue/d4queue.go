@@ -312,37 +312,44 @@ func MemberLeftovers(ctx context.Context, pool *redis.Pool, queue string, m, slo
 
 // InFlight lists every slot of the queue, of any member, whose processing
 // list or batch key exists, in ascending order. It scans the D4 Redis'
-// keys (SCAN, never KEYS, so it does not block the server).
+// keys (SCAN, never KEYS, so it does not block the server) with one
+// pattern matching both kinds of key, so that a daemon looking for dead
+// daemons' batches every few seconds costs an idle D4 Redis one command
+// each time.
 func InFlight(ctx context.Context, pool *redis.Pool, queue string) ([]int, error) {
 	conn, err := pool.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to d4 redis: %w", err)
 	}
 	defer conn.Close()
-	prefix := ProcessingKey(queue, 0)
-	prefix = prefix[:len(prefix)-1]
+	procPrefix := strings.TrimSuffix(ProcessingKey(queue, 0), "0")
+	batchPrefix := strings.TrimSuffix(BatchKey(queue, 0), "0")
 	var out []int
 	seen := map[int]bool{}
-	for _, pattern := range []string{prefix + "*", strings.TrimSuffix(BatchKey(queue, 0), "0") + "*"} {
-		cursor := "0"
-		for {
-			v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-			if err != nil {
-				return nil, fmt.Errorf("scan processing lists: %w", err)
+	cursor := "0"
+	for {
+		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", "alog:*:"+queue+":*", "COUNT", 1000))
+		if err != nil {
+			return nil, fmt.Errorf("scan processing lists: %w", err)
+		}
+		cursor, _ = redis.String(v[0], nil)
+		keys, _ := redis.Strings(v[1], nil)
+		for _, k := range keys {
+			rest, ok := strings.CutPrefix(k, procPrefix)
+			if !ok {
+				rest, ok = strings.CutPrefix(k, batchPrefix)
 			}
-			cursor, _ = redis.String(v[0], nil)
-			keys, _ := redis.Strings(v[1], nil)
-			for _, k := range keys {
-				i := strings.LastIndexByte(k, ':')
-				n, err := strconv.Atoi(k[i+1:])
-				if err == nil && n >= 0 && !seen[n] {
-					seen[n] = true
-					out = append(out, n)
-				}
+			if !ok {
+				continue
 			}
-			if cursor == "0" {
-				break
+			n, err := strconv.Atoi(rest)
+			if err == nil && n >= 0 && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
 			}
+		}
+		if cursor == "0" {
+			break
 		}
 	}
 	sort.Ints(out)
