@@ -81,6 +81,10 @@ type Store interface {
 	// TakeOver takes the lock of dead member m with token; nil when m
 	// lives or another daemon took it first.
 	TakeOver(ctx context.Context, queue string, m int, token string) (*stats.Lock, error)
+	// Members lists the registered members above 0 of queue;
+	// ForgetMember drops one whose lock is free.
+	Members(ctx context.Context, queue string) ([]int, error)
+	ForgetMember(ctx context.Context, queue string, m int) error
 }
 
 // Options configure an Ingester; zero durations and nil funcs take the

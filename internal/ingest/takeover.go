@@ -47,9 +47,19 @@ func (t *Takeover) Run(ctx context.Context) error {
 	}
 }
 
-// Once takes over every dead member's slots in flight now.
+// Once takes over every dead member's slots in flight now. A lone daemon
+// (member 0, no other member registered) asks only the counting Redis, so
+// that an idle D4 Redis serves it no more commands than before.
 func (t *Takeover) Once(ctx context.Context) error {
 	in := t.in
+	registered, err := in.o.Store.Members(ctx, in.o.Queue)
+	if err != nil {
+		return err
+	}
+	own := t.lock.Member()
+	if own == 0 && len(registered) == 0 {
+		return nil
+	}
 	slots, err := d4queue.InFlight(ctx, in.o.D4, in.o.Queue)
 	if err != nil {
 		return err
@@ -58,7 +68,7 @@ func (t *Takeover) Once(ctx context.Context) error {
 	var order []int
 	for _, s := range slots {
 		m := d4queue.SlotMember(s)
-		if m == t.lock.Member() {
+		if m == own {
 			continue
 		}
 		if _, ok := byMember[m]; !ok {
@@ -70,6 +80,15 @@ func (t *Takeover) Once(ctx context.Context) error {
 	for _, m := range order {
 		if err := t.member(ctx, m, byMember[m]); err != nil {
 			errs = append(errs, fmt.Errorf("member %d: %w", m, err))
+		}
+	}
+	// A member with nothing in flight and no holder has nothing left to
+	// take over.
+	for _, m := range registered {
+		if _, busy := byMember[m]; !busy && m != own {
+			if err := in.o.Store.ForgetMember(ctx, in.o.Queue, m); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	return errors.Join(errs...)

@@ -139,6 +139,14 @@ func TestTakeoverFinishesADeadMembersBatchOnce(t *testing.T) {
 	if n, _ := redis.Int(cnt.Conn(0).Do("EXISTS", stats.MemberKey(queue, 1))); n != 0 {
 		t.Fatal("the dead member's lock was not released after the takeover")
 	}
+	// Its member, empty and free, is forgotten at the next look; the live
+	// member 2 stays registered.
+	if err := a.Takeover(locks[0]).Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := storeB.Members(ctx, queue); err != nil || fmt.Sprint(ms) != "[2]" {
+		t.Fatalf("registered members %v, %v; want [2]", ms, err)
+	}
 	// The dead daemon's token counts nothing any more.
 	again := stats.NewBatch()
 	again.Add(time.Now().UTC(), []byte("h"), []byte("u"), []byte("192.0.2.9"))
@@ -203,5 +211,58 @@ func TestTakeoverAfterTheLeaseOfACutOffDaemon(t *testing.T) {
 	b.Workers(lb).process(ctx, cb, b.newBatchParser(), batch, true)
 	if n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, day)); n != 7 {
 		t.Fatalf("the cut-off daemon counted its batch again: %d", n)
+	}
+}
+
+// A lone daemon (member 0, no other member registered) looks for dead
+// daemons' batches without sending the D4 Redis a single command.
+func TestTakeoverOfALoneDaemonCostsTheD4RedisNothing(t *testing.T) {
+	d4 := redistest.Start(t, redistest.Options{})
+	cnt := redistest.Start(t, redistest.Options{})
+	ctx := context.Background()
+	a, _, _ := newTestIngester(t, d4.Addr(), cnt.Addr())
+	l, err := a.TakeLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release(ctx)
+	processed := func() int {
+		info, err := redis.String(d4.Conn(0).Do("INFO", "stats"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "total_commands_processed:"); ok {
+				var n int
+				fmt.Sscan(v, &n)
+				return n
+			}
+		}
+		t.Fatal("no total_commands_processed")
+		return 0
+	}
+	before := processed()
+	for i := 0; i < 5; i++ {
+		if err := a.Takeover(l).Once(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The second INFO is the one command served.
+	if n := processed() - before; n != 1 {
+		t.Fatalf("the D4 Redis served %d commands for five looks of a lone daemon; want none", n-1)
+	}
+	// Once a second member has joined, the D4 Redis is asked.
+	b, _, _ := newTestIngester(t, d4.Addr(), cnt.Addr())
+	lb, err := b.TakeLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lb.Release(ctx)
+	before = processed()
+	if err := a.Takeover(l).Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := processed() - before; n < 2 {
+		t.Fatalf("with two members the look asked the D4 Redis nothing (%d)", n-1)
 	}
 }

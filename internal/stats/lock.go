@@ -49,6 +49,13 @@ func MemberKey(queue string, m int) string {
 	return LockKey(queue) + ":" + strconv.Itoa(m)
 }
 
+// MembersKey is the set of the member numbers above 0 that joined queue
+// and may still have slots in flight: a lone daemon (member 0) finds it
+// missing and knows, without asking the D4 Redis, that no other daemon's
+// batch can be waiting for it. Member 0 is never in it, so a lone daemon's
+// keys are what they always were.
+func MembersKey(queue string) string { return "alog:members:" + queue }
+
 // MaxMembers bounds the members of one queue.
 const MaxMembers = 64
 
@@ -112,6 +119,9 @@ type Lock struct {
 	// leased locks expire when not renewed (the members of a queue); a
 	// file run's lock, with no keeper, lives as long as its connection.
 	leased bool
+	// takeover is set while TakeOver takes the lock: finding it held by
+	// the same token means this daemon is draining the member already.
+	takeover bool
 }
 
 // px is the expiry arguments of a SET of the lock.
@@ -193,7 +203,7 @@ func (l *Lock) try() (bool, error) {
 		return false, fmt.Errorf("take consumer lock: %w", err)
 	}
 	if r != nil {
-		return true, nil
+		return l.register()
 	}
 	holder, err := redis.String(l.conn.Do("GET", l.key))
 	if errors.Is(err, redis.ErrNil) {
@@ -203,6 +213,9 @@ func (l *Lock) try() (bool, error) {
 		return false, fmt.Errorf("read consumer lock: %w", foreignLock(l.conn, l.key, err))
 	}
 	if holder == l.token {
+		if l.takeover {
+			return false, nil
+		}
 		if l.leased {
 			_, err := l.conn.Do("PEXPIRE", l.key, l.store.leaseMS())
 			return err == nil, err
@@ -217,7 +230,22 @@ func (l *Lock) try() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("take over consumer lock: %w", err)
 	}
-	return n == 1, nil
+	if n != 1 {
+		return false, nil
+	}
+	return l.register()
+}
+
+// register adds a member above 0 to MembersKey once its lock is taken,
+// before it claims anything.
+func (l *Lock) register() (bool, error) {
+	if l.member == 0 || !l.leased {
+		return true, nil
+	}
+	if _, err := l.conn.Do("SADD", MembersKey(l.queue), l.member); err != nil {
+		return false, fmt.Errorf("register member %d of queue %s: %w", l.member, l.queue, err)
+	}
+	return true, nil
 }
 
 // dial opens a connection of p's kind that is not the pool's to reuse.
@@ -402,7 +430,7 @@ func (s *Store) MemberAlive(ctx context.Context, queue string, m int) (bool, err
 // flight. It returns nil when m is held by a live daemon (or was taken by
 // another meanwhile). The Lock is kept and released like any other.
 func (s *Store) TakeOver(ctx context.Context, queue string, m int, token string) (*Lock, error) {
-	l := &Lock{store: s, queue: queue, member: m, key: MemberKey(queue, m), token: token, leased: true}
+	l := &Lock{store: s, queue: queue, member: m, key: MemberKey(queue, m), token: token, leased: true, takeover: true}
 	if err := l.connect(ctx); err != nil {
 		return nil, err
 	}
@@ -411,5 +439,38 @@ func (s *Store) TakeOver(ctx context.Context, queue string, m int, token string)
 		l.conn.Close()
 		return nil, err
 	}
+	l.takeover = false // from now on it is kept like any other lock
 	return l, nil
+}
+
+// Members lists the member numbers in MembersKey(queue).
+func (s *Store) Members(ctx context.Context, queue string) ([]int, error) {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	ms, err := redis.Ints(conn.Do("SMEMBERS", MembersKey(queue)))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", MembersKey(queue), err)
+	}
+	slices.Sort(ms)
+	return ms, nil
+}
+
+// ForgetMember drops member m from MembersKey(queue), only while m's lock
+// is free: the caller saw none of m's slots in flight, and a daemon joining
+// as m meanwhile (its lock is taken before it registers) stays registered.
+func (s *Store) ForgetMember(ctx context.Context, queue string, m int) error {
+	conn, err := s.Attempts.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	_, err = conn.Do("EVAL", `if redis.call('EXISTS', KEYS[1]) == 0 then return redis.call('SREM', KEYS[2], ARGV[1]) end return 0`,
+		2, MemberKey(queue, m), MembersKey(queue), m)
+	if err != nil {
+		return fmt.Errorf("forget member %d of queue %s: %w", m, queue, err)
+	}
+	return nil
 }

@@ -83,6 +83,17 @@ func TestMembersJoinInOrderAndALoneDaemonKeepsTheLockKey(t *testing.T) {
 	if err != nil || len(live) != 1 || live[0] != "q" {
 		t.Fatalf("LiveConsumers = %v, %v; want the queue once", live, err)
 	}
+	// Only members above 0 are registered; one whose lock is held is not
+	// forgotten.
+	if ms, err := s.Members(ctx, "q"); err != nil || len(ms) != 1 || ms[0] != 1 {
+		t.Fatalf("Members = %v, %v; want [1]", ms, err)
+	}
+	if err := s.ForgetMember(ctx, "q", 1); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := s.Members(ctx, "q"); len(ms) != 1 {
+		t.Fatalf("a held member was forgotten: %v", ms)
+	}
 	// The old single-lock API still refuses a second holder of member 0.
 	if l, err := s.Lock(ctx, "q", "c", 0); !errors.Is(err, stats.ErrLocked) {
 		t.Fatalf("Lock of a held queue = %v, %v; want ErrLocked", l, err)
@@ -98,6 +109,15 @@ func TestMembersJoinInOrderAndALoneDaemonKeepsTheLockKey(t *testing.T) {
 	defer c.Release(ctx)
 	if c.Member() != 0 {
 		t.Fatalf("daemon after the first stopped: member %d, want 0", c.Member())
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ForgetMember(ctx, "q", 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := redis.Int(c0.Do("EXISTS", stats.MembersKey("q"))); n != 0 {
+		t.Fatal("a free member was not forgotten")
 	}
 }
 
