@@ -24,8 +24,13 @@
 // outage, a foreign key of the wrong type) is not acknowledged: it stays in
 // its processing list and is tried again.
 //
-// One daemon consumes a queue at a time (the consumer lock, kept by
-// LockKeeper), since slots are numbered, not owned.
+// Several daemons may consume one queue (SPEC §14). Each is a member of it
+// (TakeLock: the first free member's consumer lock, kept and renewed by
+// LockKeeper) and owns that member's slots (d4queue.MemberSlot), and every
+// counting script requires the member's lock to hold the daemon's token.
+// The batches in flight of a member that died (its connection gone, or its
+// lease expired after a network cut; see stats.Lock) are finished by
+// another daemon's Takeover under that member's lock.
 //
 // # Load on the D4 server's Redis
 //

@@ -170,6 +170,10 @@ func (s *Store) join(ctx context.Context, queue, token string, wait time.Duratio
 		l.member, l.key = 0, LockKey(queue)
 		if time.Now().After(deadline) {
 			l.conn.Close()
+			if members > 1 {
+				return nil, fmt.Errorf("%w on queue %s %d times: live daemons hold all %d members (%s…%s) in the counting redis; stop one first or give this one another queue",
+					ErrLocked, queue, members, members, MemberKey(queue, 0), MemberKey(queue, members-1))
+			}
 			return nil, fmt.Errorf("%w on queue %s: it holds %s in the counting redis; stop it first (./launch_server.sh -k) or give this one another queue", ErrLocked, queue, l.key)
 		}
 		t := time.NewTimer(200 * time.Millisecond)
