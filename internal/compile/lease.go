@@ -9,6 +9,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/D4-project/analyzer-d4-log/internal/metrics"
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
 // LeaseStore is what the compile lease needs of the counting Redis
@@ -32,20 +33,36 @@ type Lease struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	// Every is the renewal period (default 1s); it must be well inside
-	// the lease's TTL (stats.Store.Lease).
-	Every time.Duration
+	// TTL, the lease's time to live (stats.Store.Lease; default
+	// stats.DefaultLease).
+	Every, TTL time.Duration
 
 	held atomic.Bool
+	// renewed is when the lease was last renewed; only Try touches it.
+	renewed time.Time
 }
 
 // Held reports whether this daemon held the lease at its last renewal.
 func (l *Lease) Held() bool { return l.held.Load() }
 
-// Try takes or renews the lease once and reports whether it is held; an
-// error (the counting Redis unreachable) counts as not held, so a daemon
-// that cannot reach the lease stops compiling.
+// Try takes or renews the lease once and reports whether it is held. An
+// error (the counting Redis unreachable) changes nothing until the lease
+// would have expired since its last renewal: then it counts as lost, so a
+// daemon cut off from the lease stops compiling before another can take
+// it by its TTL. Not safe for concurrent use.
 func (l *Lease) Try(ctx context.Context) bool {
+	ttl := l.TTL
+	if ttl <= 0 {
+		ttl = stats.DefaultLease
+	}
 	ok, err := l.Store.HoldCompile(ctx, l.Queue, l.Token)
+	now := l.Clock.Now()
+	switch {
+	case err == nil && ok:
+		l.renewed = now
+	case err != nil && l.held.Load() && now.Sub(l.renewed) < ttl-2*l.every():
+		return true
+	}
 	if err != nil {
 		ok = false
 	}
@@ -64,14 +81,17 @@ func (l *Lease) Try(ctx context.Context) bool {
 	return ok
 }
 
+func (l *Lease) every() time.Duration {
+	if l.Every <= 0 {
+		return time.Second
+	}
+	return l.Every
+}
+
 // Run keeps the lease until ctx ends, then releases it so that another
 // daemon compiles at once.
 func (l *Lease) Run(ctx context.Context) error {
-	every := l.Every
-	if every <= 0 {
-		every = time.Second
-	}
-	t := l.Clock.NewTicker(every)
+	t := l.Clock.NewTicker(l.every())
 	defer t.Stop()
 	for {
 		select {

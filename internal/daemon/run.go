@@ -90,7 +90,7 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	// archive file); the lease is asked once before the compile loop's
 	// first compile.
 	lease := &compile.Lease{Store: d.store, Queue: cfg.Queue, Token: lock.Token(),
-		Clock: d.clock, Log: d.log, Metrics: d.metrics}
+		Clock: d.clock, Log: d.log, Metrics: d.metrics, TTL: d.store.Lease}
 	lease.Try(ctx)
 	d.lease.Store(lease)
 	d.loop.Leader, d.pruner.Allowed = lease.Held, lease.Held
