@@ -106,7 +106,12 @@ func TestThreeDaemonsOnOneQueue(t *testing.T) {
 	}
 	wg.Wait()
 	e.waitDrained(want.Attempts, 90*time.Second)
-	for _, m := range members {
+	// -F refuses while any daemon of the queue runs, whichever member it is.
+	members[0].runs[len(members[0].runs)-1].p.stop(t, 30*time.Second)
+	if code, out := e.run("-F"); code == 0 || !strings.Contains(out, "analyzer-d4-log is counting ("+queueUUID+")") {
+		t.Fatalf("-F under two running daemons exited %d:\n%s", code, tail(out))
+	}
+	for _, m := range members[1:] {
 		m.runs[len(m.runs)-1].p.stop(t, 30*time.Second)
 	}
 	takeovers := 0

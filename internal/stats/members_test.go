@@ -102,6 +102,10 @@ func TestMembersJoinInOrderAndALoneDaemonKeepsTheLockKey(t *testing.T) {
 	if err := a.Release(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// With member 0 stopped, a flush still sees member 1 counting.
+	if live, err := s.LiveConsumers(ctx); err != nil || len(live) != 1 || live[0] != "q" {
+		t.Fatalf("LiveConsumers with only member 1 alive = %v, %v; want the queue", live, err)
+	}
 	c, err := s.Join(ctx, "q", "c", 0)
 	if err != nil {
 		t.Fatal(err)
