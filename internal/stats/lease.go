@@ -24,11 +24,14 @@ import (
 func CompileLeaseKey(queue string) string { return "alog:compile:" + queue }
 
 // holdScript: KEYS lease; ARGV token, lease ms. It renews the lease of its
-// holder or takes a free one, and answers 1 when token holds it.
+// holder (once a third of it has run out, as renewScript does) or takes a
+// free one, and answers 1 when token holds it.
 const holdScript = `
 local v = redis.call('GET', KEYS[1])
 if v == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[2]) * 2 / 3 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  end
   return 1
 end
 if v then return 0 end

@@ -102,10 +102,16 @@ func (l *Lock) leaseArg() int64 {
 }
 
 // renewScript renews the lease (ARGV[2] ms, 0 for none) of a lock still
-// held by ARGV[1] and returns the holder (nil when the key is gone).
+// held by ARGV[1] and returns the holder (nil when the key is gone). It
+// writes only once a third of the lease has run out: the keeper asks every
+// second, and a write each time would cost the counting Redis an fsync a
+// second (appendfsync always) for nothing.
 const renewScript = `
 local v = redis.call('GET', KEYS[1])
-if v == ARGV[1] and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+local ms = tonumber(ARGV[2])
+if v == ARGV[1] and ms > 0 and redis.call('PTTL', KEYS[1]) < ms * 2 / 3 then
+  redis.call('PEXPIRE', KEYS[1], ms)
+end
 return v`
 
 // Lock is a held consumer lock.

@@ -71,6 +71,22 @@ func TestMembersJoinInOrderAndALoneDaemonKeepsTheLockKey(t *testing.T) {
 	if ttl, _ := redis.Int64(c0.Do("PTTL", a.Key())); ttl <= 0 || ttl > stats.DefaultLease.Milliseconds() {
 		t.Fatalf("lock TTL %d ms; want a lease of at most %s", ttl, stats.DefaultLease)
 	}
+	// Keep renews the lease only once a third of it has run out: a write
+	// (an fsync) every second would be for nothing.
+	do(t, c0, "PEXPIRE", a.Key(), 14000)
+	if err := a.Keep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := redis.Int64(c0.Do("PTTL", a.Key())); ttl > 14000 {
+		t.Fatalf("lease renewed at %d ms left, with more than two thirds to run", ttl)
+	}
+	do(t, c0, "PEXPIRE", a.Key(), 5000)
+	if err := a.Keep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, _ := redis.Int64(c0.Do("PTTL", a.Key())); ttl < 14000 {
+		t.Fatalf("lease not renewed: %d ms left", ttl)
+	}
 	b, err := s.Join(ctx, "q", "b", 0)
 	if err != nil {
 		t.Fatal(err)
