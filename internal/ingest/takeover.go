@@ -33,16 +33,20 @@ func (in *Ingester) Takeover(lock *stats.Lock) *Takeover { return &Takeover{in: 
 func (t *Takeover) Run(ctx context.Context) error {
 	tick := t.in.clock.NewTicker(t.in.o.TakeoverEvery)
 	defer tick.Stop()
+	failing := false
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.Chan():
-			if err := t.Once(ctx); err != nil && ctx.Err() == nil {
-				// An outage or a race lost to another daemon: the next
-				// round looks again.
+			err := t.Once(ctx)
+			if err != nil && ctx.Err() == nil && !failing {
+				// An outage (logged as such by the parts that count) or a
+				// race lost to another daemon: the next round looks again.
+				// Logged once per streak, not every round of an outage.
 				t.in.o.Log.Warn("looking for the batches of dead daemons failed; trying again", "every", t.in.o.TakeoverEvery.String(), "err", err)
 			}
+			failing = err != nil
 		}
 	}
 }
