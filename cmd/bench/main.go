@@ -38,7 +38,7 @@ import (
 
 // sectionNames are the parts of a run, in the order they run; -skip takes
 // any of them.
-var sectionNames = []string{"parser", "ceiling", "queue", "latency", "flush", "storage", "file", "compile", "incremental", "dedupe", "backlog", "trickle", "geoip", "retention"}
+var sectionNames = []string{"parser", "ceiling", "queue", "latency", "flush", "storage", "file", "compile", "incremental", "dedupe", "backlog", "trickle", "geoip", "retention", "multi"}
 
 type options struct {
 	lines, backlog, pool, batch int

@@ -35,6 +35,7 @@ type report struct {
 	GeoIP       *geoipResult       `json:"geoip,omitempty"`
 	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
 	Retention   *retentionResult   `json:"retention,omitempty"`
+	Multi       *multiResult       `json:"multi,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`

@@ -89,6 +89,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"trickle", b.trickle},
 		{"geoip", b.geoip},
 		{"retention", b.retention},
+		{"multi", b.multi},
 	}
 	for _, s := range steps {
 		if !b.runs(s.name) {

@@ -42,6 +42,10 @@ type Loop struct {
 	LastCounted func() time.Time
 	Location    *time.Location
 	Zone        string
+	// Leader, when set, is asked before each compile: only the daemon
+	// holding its queue's compile lease (Lease.Held) compiles and writes
+	// the shares; the others skip. Nil compiles always (-f, -F).
+	Leader func() bool
 
 	last atomic.Int64 // unix nanoseconds of the last successful compile
 }
@@ -86,6 +90,9 @@ func (l *Loop) Last(ctx context.Context) error {
 }
 
 func (l *Loop) record(ctx context.Context, all bool, compile func() (Result, error)) error {
+	if l.Leader != nil && !l.Leader() {
+		return nil
+	}
 	res, err := compile()
 	l.Metrics.CompileSeconds.Observe(res.Duration.Seconds())
 	l.Metrics.ChartsRendered.Add(float64(res.Charts))

@@ -27,14 +27,24 @@
 // daemon sees the record and acknowledges without counting again. A slot
 // holds one batch at a time, so "the last batch applied" is all the record
 // needs to say. Batch IDs are random, so an ID can never be mistaken for an
-// earlier batch's, even if a Redis loses its counters. One daemon at a time
-// consumes a queue (stats.Lock), since slots are numbered, not owned.
+// earlier batch's, even if a Redis loses its counters.
+//
+// # Several daemons on one queue
+//
+// Each daemon is a member of the queue (stats.Lock), numbered from 0, and
+// owns the slots MemberSlot(member, 0…SlotStride-1): member 0's slots are
+// 0, 1, 2… as with one daemon, member 1's start at SlotStride, and so on.
+// Slot numbers of two members never collide, so neither do their
+// processing lists, batch keys or applied records, and the batch of a dead
+// member is taken over by claiming its slot (with a batch size of 0: only
+// what is in flight) under that member's lock.
 package d4queue
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +64,17 @@ func ProcessingKey(uuid string, slot int) string {
 func BatchKey(uuid string, slot int) string {
 	return "alog:batch:" + uuid + ":" + strconv.Itoa(slot)
 }
+
+// SlotStride is the number of slots each member owns; above the largest
+// pool (1,024 workers), so that a member's slots never reach the next
+// member's.
+const SlotStride = 10000
+
+// MemberSlot is slot i of member m.
+func MemberSlot(m, i int) int { return m*SlotStride + i }
+
+// SlotMember is the member that owns slot.
+func SlotMember(slot int) int { return slot / SlotStride }
 
 // claimScript: KEYS queue, processing, batch; ARGV new id, batch size,
 // longest line returned, most bytes returned per batch.
@@ -244,6 +265,12 @@ func (c *Consumer) Ack(ctx context.Context, id string) error {
 // Lengths reports the queue's length and the lines in processing lists of
 // slots 0..slots-1.
 func Lengths(ctx context.Context, pool *redis.Pool, queue string, slots int) (queued, processing int64, err error) {
+	return LengthsFrom(ctx, pool, queue, 0, slots)
+}
+
+// LengthsFrom reports the queue's length and the lines in processing lists
+// of slots first..first+slots-1 (one member's).
+func LengthsFrom(ctx context.Context, pool *redis.Pool, queue string, first, slots int) (queued, processing int64, err error) {
 	conn, err := pool.GetContext(ctx)
 	if err != nil {
 		return 0, 0, fmt.Errorf("connect to d4 redis: %w", err)
@@ -251,7 +278,7 @@ func Lengths(ctx context.Context, pool *redis.Pool, queue string, slots int) (qu
 	defer conn.Close()
 	args := make([]interface{}, 0, slots+1)
 	args = append(args, QueueKey(queue))
-	for s := 0; s < slots; s++ {
+	for s := first; s < first+slots; s++ {
 		args = append(args, ProcessingKey(queue, s))
 	}
 	v, err := redis.Int64s(lengths.DoContext(ctx, conn, args...))
@@ -261,40 +288,70 @@ func Lengths(ctx context.Context, pool *redis.Pool, queue string, slots int) (qu
 	return v[0], v[1], nil
 }
 
-// Leftovers lists the slots with a batch in flight at or beyond slots, left
-// by an earlier run configured with more workers; the caller drains them so
-// that nothing stays stranded when the pool size shrinks.
+// Leftovers lists the slots of member 0 with a batch in flight at or beyond
+// slots, left by an earlier run configured with more workers; the caller
+// drains them so that nothing stays stranded when the pool size shrinks.
 func Leftovers(ctx context.Context, pool *redis.Pool, queue string, slots int) ([]int, error) {
+	return MemberLeftovers(ctx, pool, queue, 0, slots)
+}
+
+// MemberLeftovers is Leftovers for the slots of member m.
+func MemberLeftovers(ctx context.Context, pool *redis.Pool, queue string, m, slots int) ([]int, error) {
+	all, err := InFlight(ctx, pool, queue)
+	if err != nil {
+		return nil, err
+	}
+	var out []int
+	for _, n := range all {
+		if SlotMember(n) == m && n >= MemberSlot(m, slots) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// InFlight lists every slot of the queue, of any member, whose processing
+// list or batch key exists, in ascending order. It scans the D4 Redis'
+// keys (SCAN, never KEYS, so it does not block the server) with one
+// pattern matching both kinds of key, so that a daemon looking for dead
+// daemons' batches every few seconds costs an idle D4 Redis one command
+// each time.
+func InFlight(ctx context.Context, pool *redis.Pool, queue string) ([]int, error) {
 	conn, err := pool.GetContext(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connect to d4 redis: %w", err)
 	}
 	defer conn.Close()
-	prefix := ProcessingKey(queue, 0)
-	prefix = prefix[:len(prefix)-1]
+	procPrefix := strings.TrimSuffix(ProcessingKey(queue, 0), "0")
+	batchPrefix := strings.TrimSuffix(BatchKey(queue, 0), "0")
 	var out []int
 	seen := map[int]bool{}
-	for _, pattern := range []string{prefix + "*", strings.TrimSuffix(BatchKey(queue, 0), "0") + "*"} {
-		cursor := "0"
-		for {
-			v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-			if err != nil {
-				return nil, fmt.Errorf("scan processing lists: %w", err)
+	cursor := "0"
+	for {
+		v, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", "alog:*:"+queue+":*", "COUNT", 1000))
+		if err != nil {
+			return nil, fmt.Errorf("scan processing lists: %w", err)
+		}
+		cursor, _ = redis.String(v[0], nil)
+		keys, _ := redis.Strings(v[1], nil)
+		for _, k := range keys {
+			rest, ok := strings.CutPrefix(k, procPrefix)
+			if !ok {
+				rest, ok = strings.CutPrefix(k, batchPrefix)
 			}
-			cursor, _ = redis.String(v[0], nil)
-			keys, _ := redis.Strings(v[1], nil)
-			for _, k := range keys {
-				i := strings.LastIndexByte(k, ':')
-				n, err := strconv.Atoi(k[i+1:])
-				if err == nil && n >= slots && !seen[n] {
-					seen[n] = true
-					out = append(out, n)
-				}
+			if !ok {
+				continue
 			}
-			if cursor == "0" {
-				break
+			n, err := strconv.Atoi(rest)
+			if err == nil && n >= 0 && !seen[n] {
+				seen[n] = true
+				out = append(out, n)
 			}
 		}
+		if cursor == "0" {
+			break
+		}
 	}
+	sort.Ints(out)
 	return out, nil
 }

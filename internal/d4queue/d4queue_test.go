@@ -188,3 +188,41 @@ func TestLateWaitLineIsNotAcknowledgedWithTheBatch(t *testing.T) {
 		t.Fatalf("claim after ack = %q %q, %v; want the late line", next.ID, lines(next), err)
 	}
 }
+
+// Slots of several members: each member's leftovers are its own, InFlight
+// lists every member's slot (a lone batch key included) and no other
+// queue's, and lengths follow one member's slots.
+func TestMemberSlots(t *testing.T) {
+	_, c, conn := setup(t)
+	ctx := context.Background()
+	push(t, conn, "1", "2", "3", "4", "5")
+	for _, s := range []int{0, 7, d4queue.MemberSlot(1, 0), d4queue.MemberSlot(2, 9)} {
+		c.Slot = s
+		if _, err := c.Claim(ctx, "id", 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Do("SET", d4queue.BatchKey(uuid, d4queue.MemberSlot(3, 1)), "lone 0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Do("LPUSH", d4queue.ProcessingKey("other-queue", 5), "x"); err != nil {
+		t.Fatal(err)
+	}
+	all, err := d4queue.InFlight(ctx, c.Pool, uuid)
+	if err != nil || fmt.Sprint(all) != "[0 7 10000 20009 30001]" {
+		t.Fatalf("InFlight = %v, %v", all, err)
+	}
+	if d4queue.SlotMember(20009) != 2 || d4queue.SlotMember(9999) != 0 {
+		t.Fatal("SlotMember")
+	}
+	for m, want := range map[int]string{0: "[7]", 1: "[]", 2: "[20009]"} {
+		left, err := d4queue.MemberLeftovers(ctx, c.Pool, uuid, m, 4)
+		if err != nil || fmt.Sprint(left) != want {
+			t.Fatalf("member %d leftovers = %v, %v; want %s", m, left, err, want)
+		}
+	}
+	q, proc, err := d4queue.LengthsFrom(ctx, c.Pool, uuid, d4queue.MemberSlot(1, 0), 4)
+	if err != nil || q != 1 || proc != 1 {
+		t.Fatalf("member 1 lengths = %d, %d, %v; want 1, 1", q, proc, err)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/gomodule/redigo/redis"
@@ -83,6 +84,9 @@ type Daemon struct {
 	// sentinel finds the counting master when redis_parsers names
 	// Sentinels (SPEC §14); nil for one counting Redis.
 	sentinel *sentinel.Client
+	// lease is the compile lease of a running daemon (nil before Run has
+	// the consumer lock), for /healthz.
+	lease atomic.Pointer[compile.Lease]
 }
 
 // compileParallel is how many charts a compile draws at once: drawing

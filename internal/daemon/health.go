@@ -24,8 +24,24 @@ const healthCheckTimeout = 2 * time.Second
 // how long ago a line was counted and when the last compile finished.
 func (d *Daemon) health(ctx context.Context) web.Status {
 	var st web.Status
+	st.CountingAddress = d.cfg.Parsers
+	if d.sentinel != nil {
+		if a := d.sentinel.Addr(); a != "" {
+			st.CountingAddress = a
+		}
+	}
+	if l := d.lease.Load(); l != nil {
+		held, m := l.Held(), d.ingester.Member()
+		st.CompileLease, st.Member = &held, &m
+	}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		cctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)
+		defer cancel()
+		st.CountingRole, _ = d.store.Role(cctx)
+	}()
 	go func() {
 		defer wg.Done()
 		cctx, cancel := context.WithTimeout(ctx, healthCheckTimeout)

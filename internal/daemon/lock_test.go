@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -102,8 +101,8 @@ func TestBatchInFlightIsCountedOnceWhenTheLockIsTakenOver(t *testing.T) {
 
 // R2: a transient write refusal (OOM here; MISCONF, READONLY, LOADING
 // alike) while taking the lock is an outage to wait out, not a reason to
-// run without the lock: once it clears the first daemon holds the lock and
-// a second is refused.
+// run without the lock: once it clears the first daemon holds member 0's
+// lock and a second joins as member 1.
 func TestLockWaitsOutAWriteRefusal(t *testing.T) {
 	h := newHarness(t)
 	c := h.cnt.Conn(0)
@@ -135,12 +134,18 @@ func TestLockWaitsOutAWriteRefusal(t *testing.T) {
 		t.Fatalf("lock after the outage = %v, %v", r.l, r.err)
 	}
 	defer r.l.Release(context.Background())
+	if r.l.Member() != 0 || r.l.Key() != stats.LockKey(queue) {
+		t.Fatalf("first daemon: member %d on %s; want member 0 on the queue's lock", r.l.Member(), r.l.Key())
+	}
+	// A second daemon joins the queue as member 1 (SPEC §14).
 	cfg := *h.d.cfg
 	d2 := New(Options{Config: &cfg, LockWait: time.Second})
 	t.Cleanup(d2.Close)
-	if l2, err := d2.ingester.TakeLock(ctx); !errors.Is(err, stats.ErrLocked) {
-		t.Fatalf("second daemon: lock %v, err %v; want ErrLocked", l2 != nil, err)
+	l2, err := d2.ingester.TakeLock(ctx)
+	if err != nil || l2 == nil || l2.Member() != 1 {
+		t.Fatalf("second daemon: lock %v, err %v; want member 1", l2, err)
 	}
+	l2.Release(context.Background())
 }
 
 // hookParser calls hook before each parse.

@@ -3,7 +3,6 @@ package daemon
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -237,9 +236,10 @@ func TestHealthzAnswersDuringAnOutageAtStart(t *testing.T) {
 	h.stop()
 }
 
-// A second daemon on the same queue is refused while the first lives, and
-// takes over at once when the first is gone; nothing is counted twice.
-func TestSecondDaemonOnAQueueIsRefused(t *testing.T) {
+// A second daemon on the same queue joins it (SPEC §14): both count, every
+// line once, and only one of them holds the compile lease; when the first
+// stops, the second takes the lease over at once and a new daemon joins.
+func TestSecondDaemonOnAQueueJoins(t *testing.T) {
 	h := newHarness(t)
 	cfg := *h.d.cfg
 	second := func() *Daemon {
@@ -249,32 +249,37 @@ func TestSecondDaemonOnAQueueIsRefused(t *testing.T) {
 		return d
 	}
 	h.run()
+	h.waitFor(20*time.Second, "the first daemon holding the compile lease", func() bool {
+		l := h.d.lease.Load()
+		return l != nil && l.Held()
+	})
 	ls := lines(20000, 5)
 	want := workload.Expect(ls, time.UTC)
 	h.push(ls)
+	ctx, cancel := context.WithCancel(context.Background())
+	d2 := second()
 	done := make(chan error, 1)
-	go func() { done <- second().Run(context.Background(), nil) }()
-	select {
-	case err := <-done:
-		if !errors.Is(err, stats.ErrLocked) || !strings.Contains(err.Error(), "stop it first") {
-			t.Fatalf("second daemon: %v; want it refused", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("second daemon neither refused nor stopped")
-	}
+	go func() { done <- d2.Run(ctx, nil) }()
+	h.waitFor(20*time.Second, "the second daemon joined as member 1", func() bool {
+		return d2.lease.Load() != nil && d2.ingester.Member() == 1
+	})
 	h.waitCounted(want.Attempts, 60*time.Second)
+	if h.d.lease.Load().Held() == d2.lease.Load().Held() {
+		t.Fatalf("compile lease held by the first %v, the second %v; want exactly one", h.d.lease.Load().Held(), d2.lease.Load().Held())
+	}
+	st := d2.health(context.Background())
+	if st.Member == nil || *st.Member != 1 || st.CompileLease == nil || *st.CompileLease || st.CountingRole != "master" || st.CountingAddress != cfg.Parsers {
+		t.Fatalf("second daemon's health: %+v", st)
+	}
 	h.stop()
 	h.check(want)
-	// With the first one gone, a new one starts at once.
-	ctx, cancel := context.WithCancel(context.Background())
-	d3 := second()
-	go func() { done <- d3.Run(ctx, nil) }()
-	h.waitFor(20*time.Second, "the new daemon holding the lock", func() bool {
-		live, _ := h.d.store.LiveConsumers(context.Background())
-		return len(live) > 0
-	})
+	h.waitFor(5*time.Second, "the second daemon taking the compile lease over", func() bool { return d2.lease.Load().Held() })
+	live, err := h.d.store.LiveConsumers(context.Background())
+	if err != nil || len(live) != 1 || live[0] != queue {
+		t.Fatalf("LiveConsumers = %v, %v; want the queue once", live, err)
+	}
 	cancel()
 	if err := <-done; err != nil {
-		t.Fatalf("daemon after the first stopped: %v", err)
+		t.Fatalf("second daemon stopped: %v", err)
 	}
 }

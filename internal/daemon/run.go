@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/D4-project/analyzer-d4-log/internal/compile"
 	"github.com/D4-project/analyzer-d4-log/internal/d4queue"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
 )
@@ -22,6 +23,8 @@ const (
 	partWeb      = "web server"
 	partPruner   = "pruner"
 	partSentinel = "sentinel watcher"
+	partTakeover = "takeover of dead daemons' batches"
+	partLease    = "compile lease keeper"
 )
 
 // shutdownOrder is the order the parts stop in, each only after the one
@@ -35,7 +38,11 @@ const (
 //     batches they hold;
 //  3. the lock keeper stops, since nothing is counted any more, and the
 //     progress reporter logs what the last batches did;
-//  4. the compile loop draws what the last batches changed (bounded);
+//     The finder of dead daemons' batches (several daemons on one queue)
+//     stops with the workers, finishing the batch it holds;
+//  4. the compile loop draws what the last batches changed (bounded), then
+//     the compile lease keeper releases the lease, so that another daemon
+//     on the queue compiles at once;
 //  5. the Sentinel watcher (redis_parsers sentinel://) stops once nothing
 //     dials the counting Redis any more;
 //  6. the web server stops last, so /healthz answers during all of it.
@@ -43,7 +50,7 @@ const (
 // After them the consumer lock is released and the pools are closed. A
 // batch whose Redis is in an outage at that moment is left in its
 // processing list, where the next start finds it.
-var shutdownOrder = []string{partPruner, partWorkers, partLock, partReporter, partCompile, partSentinel, partWeb}
+var shutdownOrder = []string{partPruner, partWorkers, partTakeover, partLock, partReporter, partCompile, partLease, partSentinel, partWeb}
 
 // Run consumes the D4 queue until ctx is cancelled or a part fails (the
 // lock lost to another daemon), then stops the parts in shutdownOrder. srv
@@ -78,10 +85,19 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 		}
 	}()
 	parts.start(partLock, d.ingester.KeepLock(lock).Run)
+	// Of the daemons on the queue, the compile lease's holder compiles,
+	// writes the feeds and prunes (two pruners would write the same
+	// archive file); the lease is asked once before the compile loop's
+	// first compile.
+	lease := &compile.Lease{Store: d.store, Queue: cfg.Queue, Token: lock.Token(),
+		Clock: d.clock, Log: d.log, Metrics: d.metrics, TTL: d.store.Lease}
+	lease.Try(ctx)
+	d.lease.Store(lease)
+	d.loop.Leader, d.pruner.Allowed = lease.Held, lease.Held
+	parts.start(partLease, lease.Run)
 	parts.start(partCompile, d.loop.Run)
 	parts.start(partWorkers, d.ingester.Workers(lock).Run)
-	// Started once the lock is held: two daemons must never prune (and
-	// write the same archive file) at once.
+	parts.start(partTakeover, d.ingester.Takeover(lock).Run)
 	parts.start(partPruner, d.pruner.Run)
 	err = parts.wait()
 	d.log.Info("stopped")

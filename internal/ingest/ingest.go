@@ -24,8 +24,13 @@
 // outage, a foreign key of the wrong type) is not acknowledged: it stays in
 // its processing list and is tried again.
 //
-// One daemon consumes a queue at a time (the consumer lock, kept by
-// LockKeeper), since slots are numbered, not owned.
+// Several daemons may consume one queue (SPEC §14). Each is a member of it
+// (TakeLock: the first free member's consumer lock, kept and renewed by
+// LockKeeper) and owns that member's slots (d4queue.MemberSlot), and every
+// counting script requires the member's lock to hold the daemon's token.
+// The batches in flight of a member that died (its connection gone, or its
+// lease expired after a network cut; see stats.Lock) are finished by
+// another daemon's Takeover under that member's lock.
 //
 // # Load on the D4 server's Redis
 //
@@ -73,6 +78,18 @@ type Store interface {
 	Check(ctx context.Context) error
 	// Lock takes a consumer lock, waiting up to wait for a live holder.
 	Lock(ctx context.Context, queue, token string, wait time.Duration) (*stats.Lock, error)
+	// Join takes the lock of the first free member of queue, waiting up
+	// to wait while every member has a live holder.
+	Join(ctx context.Context, queue, token string, wait time.Duration) (*stats.Lock, error)
+	// MemberAlive tells whether member m of queue has a live holder.
+	MemberAlive(ctx context.Context, queue string, m int) (bool, error)
+	// TakeOver takes the lock of dead member m with token; nil when m
+	// lives or another daemon took it first.
+	TakeOver(ctx context.Context, queue string, m int, token string) (*stats.Lock, error)
+	// Members lists the registered members above 0 of queue;
+	// ForgetMember drops one whose lock is free.
+	Members(ctx context.Context, queue string) ([]int, error)
+	ForgetMember(ctx context.Context, queue string, m int) error
 }
 
 // Options configure an Ingester; zero durations and nil funcs take the
@@ -111,6 +128,9 @@ type Options struct {
 	// StartWait bounds how long a file run waits for the counting Redis
 	// at start before giving up (default 30s).
 	StartWait time.Duration
+	// TakeoverEvery is how often a daemon looks for the batches in flight
+	// of dead daemons on its queue (default 5s).
+	TakeoverEvery time.Duration
 
 	Clock  clockwork.Clock // default: the real clock
 	NewID  func() string   // batch IDs and lock tokens; default: 128 random bits
@@ -142,6 +162,9 @@ type Ingester struct {
 	progress *Progress
 
 	lastCounted atomic.Int64 // unix nanoseconds of the last counted line
+	// member is this daemon's member number on the queue, set when the
+	// lock is taken: its slots start at d4queue.MemberSlot(member, 0).
+	member atomic.Int64
 
 	// foreign remembers the keys of the wrong type already logged, so
 	// that a retry every few seconds logs a broken key once.
@@ -198,6 +221,9 @@ func New(o Options) *Ingester {
 	}
 	if o.StartWait <= 0 {
 		o.StartWait = 30 * time.Second
+	}
+	if o.TakeoverEvery <= 0 {
+		o.TakeoverEvery = 5 * time.Second
 	}
 	if o.Clock == nil {
 		o.Clock = clockwork.NewRealClock()

@@ -15,6 +15,9 @@ import (
 type Workers struct {
 	in   *Ingester
 	lock *stats.Lock // the consumer lock every transaction requires; nil in tests without one
+	// taken, when set, is called after each batch drain finishes (a dead
+	// member's batch taken over).
+	taken func()
 }
 
 // Workers returns the queue's workers, counting under lock.
@@ -33,7 +36,8 @@ func (w *Workers) Run(ctx context.Context) error {
 		func() error { return w.drainLeftovers(ctx) }, never)
 	t := newTurn()
 	var wg sync.WaitGroup
-	for slot := 0; slot < in.o.Workers; slot++ {
+	first := in.firstSlot()
+	for slot := first; slot < first+in.o.Workers; slot++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.worker(ctx, slot, t) }()
 	}
@@ -44,7 +48,7 @@ func (w *Workers) Run(ctx context.Context) error {
 // logBacklog says at start how much is waiting, so that an operator knows
 // what the first progress lines are working through.
 func (in *Ingester) logBacklog(ctx context.Context) {
-	q, proc, err := d4queue.Lengths(ctx, in.o.D4, in.o.Queue, in.o.Workers)
+	q, proc, err := d4queue.LengthsFrom(ctx, in.o.D4, in.o.Queue, in.firstSlot(), in.o.Workers)
 	if err != nil {
 		return
 	}
@@ -359,15 +363,25 @@ func (in *Ingester) repaired(refused bool) {
 	}
 }
 
-// drainLeftovers counts batches in slots beyond the current workers (the
-// pool was shrunk) once at start; a slot's own worker finds its batch in
-// flight at its first claim.
+// firstSlot is the first slot of this daemon's member.
+func (in *Ingester) firstSlot() int { return d4queue.MemberSlot(int(in.member.Load()), 0) }
+
+// drainLeftovers counts batches in this member's slots beyond the current
+// workers (the pool was shrunk) once at start; a slot's own worker finds
+// its batch in flight at its first claim.
 func (w *Workers) drainLeftovers(ctx context.Context) error {
 	in := w.in
-	slots, err := d4queue.Leftovers(ctx, in.o.D4, in.o.Queue, in.o.Workers)
+	slots, err := d4queue.MemberLeftovers(ctx, in.o.D4, in.o.Queue, int(in.member.Load()), in.o.Workers)
 	if err != nil {
 		return err
 	}
+	return w.drain(ctx, slots, "finishing a batch left by an earlier run with more workers")
+}
+
+// drain counts and acknowledges what is in flight in slots, until each is
+// empty.
+func (w *Workers) drain(ctx context.Context, slots []int, why string) error {
+	in := w.in
 	for _, slot := range slots {
 		c := &d4queue.Consumer{Pool: in.o.D4, Queue: in.o.Queue, Slot: slot, MaxLine: in.o.MaxLine}
 		p := in.newBatchParser()
@@ -383,9 +397,12 @@ func (w *Workers) drainLeftovers(ctx context.Context) error {
 			if b.ID == "" {
 				break
 			}
-			in.o.Log.Info("finishing a batch left by an earlier run with more workers", "slot", slot, "lines", b.Len())
+			in.o.Log.Info(why, "slot", slot, "lines", b.Len())
 			if !w.processSafely(ctx, c, p, b, b.ID != id) {
 				return fmt.Errorf("batch left in slot %d failed", slot)
+			}
+			if w.taken != nil {
+				w.taken()
 			}
 		}
 	}
@@ -395,7 +412,7 @@ func (w *Workers) drainLeftovers(ctx context.Context) error {
 // refreshGauges sets the queue gauges and returns the queue's length, or
 // -1 when the D4 Redis does not answer.
 func (in *Ingester) refreshGauges(ctx context.Context) int64 {
-	q, proc, err := d4queue.Lengths(ctx, in.o.D4, in.o.Queue, in.o.Workers)
+	q, proc, err := d4queue.LengthsFrom(ctx, in.o.D4, in.o.Queue, in.firstSlot(), in.o.Workers)
 	if err != nil {
 		return -1
 	}

@@ -56,6 +56,12 @@ type Metrics struct {
 	// not acknowledged). SPEC §14.
 	CountingFailovers   prometheus.Counter
 	ReplicaWaitTimeouts prometheus.Counter
+	// CompileLeaseHeld is 1 while this daemon holds the compile lease of
+	// its queue (it compiles, writes the feeds and prunes), 0 while
+	// another daemon on the queue does; Takeovers counts the batches in
+	// flight of dead daemons on the queue that this one finished. SPEC §14.
+	CompileLeaseHeld prometheus.Gauge
+	Takeovers        prometheus.Counter
 }
 
 // New registers every metric on reg, plus analyzer_d4_log_build_info
@@ -162,6 +168,16 @@ func New(reg prometheus.Registerer, version string, skipReasons []string) *Metri
 			Namespace: namespace,
 			Name:      "replica_wait_timeouts_total",
 			Help:      "Redis WAITs that fewer than min_replicas replicas acknowledged in time; the batch stays on the queue and is confirmed later.",
+		}),
+		CompileLeaseHeld: f.NewGauge(prometheus.GaugeOpts{
+			Namespace: namespace,
+			Name:      "compile_lease_held",
+			Help:      "1 while this daemon holds its queue's compile lease (it compiles the output, writes the feeds and prunes); 0 while another daemon on the queue does.",
+		}),
+		Takeovers: f.NewCounter(prometheus.CounterOpts{
+			Namespace: namespace,
+			Name:      "takeover_batches_total",
+			Help:      "Batches in flight of dead daemons on the same queue that this daemon finished (counted and acknowledged).",
 		}),
 	}
 	// The process and Go runtime collectors, as every Prometheus exporter

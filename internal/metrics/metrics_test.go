@@ -54,6 +54,8 @@ func TestNewRegistersEveryMetricWithItsType(t *testing.T) {
 		"analyzer_d4_log_http_auth_failures_total":       dto.MetricType_COUNTER,
 		"analyzer_d4_log_counting_failovers_total":       dto.MetricType_COUNTER,
 		"analyzer_d4_log_replica_wait_timeouts_total":    dto.MetricType_COUNTER,
+		"analyzer_d4_log_compile_lease_held":             dto.MetricType_GAUGE,
+		"analyzer_d4_log_takeover_batches_total":         dto.MetricType_COUNTER,
 	}
 	got := gather(t, reg)
 	for name, typ := range want {

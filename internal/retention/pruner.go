@@ -15,9 +15,10 @@ import (
 )
 
 // Pruner prunes the days older than Days from the counting Redis, archiving
-// their attempts first. Only the daemon that holds the consumer lock runs
-// one (two pruners would write the same archive file), and it prunes
-// nothing while a flush (-F) is marked.
+// their attempts first. Every daemon runs one, but of several daemons on
+// one queue only the holder of the compile lease prunes (Allowed): two
+// pruners would write the same archive file. It prunes nothing while a
+// flush (-F) is marked.
 type Pruner struct {
 	Store   *stats.Store
 	Archive *Archive
@@ -31,6 +32,9 @@ type Pruner struct {
 	Interval time.Duration
 	Log      *slog.Logger
 	Metrics  *metrics.Retention
+	// Allowed, when set, is asked before each pass: false skips it (the
+	// daemon does not hold its queue's compile lease). Nil always prunes.
+	Allowed func() bool
 
 	// afterStep, in tests, runs after each step of a day; an error stops
 	// the pass there, as a kill would.
@@ -64,7 +68,12 @@ func (p *Pruner) Run(ctx context.Context) error {
 	}
 	next := p.Clock.Now()
 	for {
-		if now := p.Clock.Now(); !now.Before(next) {
+		if now := p.Clock.Now(); !now.Before(next) && p.Allowed != nil && !p.Allowed() {
+			// Another daemon on the queue prunes (it holds the compile
+			// lease); ask again at the next measure.
+			next = now.Add(min(measureEvery, interval))
+			p.measure(ctx, p.Cutoff(now))
+		} else if !now.Before(next) {
 			next = now.Add(interval)
 			if _, err := p.Pass(ctx); err != nil {
 				if ctx.Err() != nil {

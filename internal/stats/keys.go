@@ -27,6 +27,17 @@
 // up give 1e-10, so a collision is not a practical concern. Fewer bits
 // would not be safe at that scale (64 bits: 0.5); more would cost memory
 // that the 24-bytes-a-line budget does not have.
+//
+// DB 0 holds the locks of the daemons consuming a queue (lock.go) and the
+// compile lease (lease.go), SPEC §14. A daemon's liveness combines two
+// signals: a connection named after its token (gone the moment the kernel
+// closes a killed daemon's socket, so a lone daemon restarted after a
+// SIGKILL takes its lock at once) and a TTL on the key renewed every
+// second by its keeper (which expires when a power loss or a network cut
+// leaves a half-open socket that Redis keeps listing for minutes). Either
+// one failing makes the holder dead; neither alone would do: a name alone
+// misses a network cut, a lease alone makes every restart after a kill
+// wait out the lease.
 package stats
 
 import (

@@ -37,6 +37,9 @@ type Store struct {
 	// day rankings that the API would take for the whole day. It is asked
 	// once per day of each batch, so it must be cheap.
 	Pruned func(day string) bool
+	// Lease is how long a consumer lock or the compile lease outlives its
+	// holder's last renewal (lock.go, lease.go); DefaultLease when zero.
+	Lease time.Duration
 }
 
 // Applied names the batch a transaction applies, so that a batch whose

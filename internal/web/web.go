@@ -55,6 +55,17 @@ type Status struct {
 	QueueLength             int64      `json:"queue_length"`               // lines waiting in the D4 queue
 	SecondsSinceLastCounted *float64   `json:"seconds_since_last_counted"` // null before the first counted line
 	LastCompile             *time.Time `json:"last_compile"`               // null before the first compile
+	// CountingRole is what the counting Redis in use answers to ROLE
+	// ("master"; omitted when it did not answer), CountingAddress its
+	// address (with Sentinels, the master they named last).
+	CountingRole    string `json:"counting_role,omitempty"`
+	CountingAddress string `json:"counting_address,omitempty"`
+	// CompileLease says whether this daemon holds its queue's compile
+	// lease (of several daemons on one queue, only the holder compiles);
+	// Member is its member number on the queue (0 for a lone daemon).
+	// Both are omitted before the daemon has joined its queue.
+	CompileLease *bool `json:"compile_lease,omitempty"`
+	Member       *int  `json:"member,omitempty"`
 	// Error says why the answer is unhealthy when a sentence helps the
 	// operator more than the flags (a check that did not finish in time);
 	// omitted when empty.
