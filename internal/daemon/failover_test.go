@@ -3,6 +3,7 @@ package daemon
 import (
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,7 @@ func TestSentinelFailoverCountsExactlyOnce(t *testing.T) {
 
 	ls := lines(3000, 18)
 	want := workload.Expect(ls, time.UTC)
+	switches := watchSwitches(t, sentinels)
 	h.run()
 
 	// Lines flow in chunks; the master dies once some are counted.
@@ -81,8 +83,12 @@ func TestSentinelFailoverCountsExactlyOnce(t *testing.T) {
 	h.stop()
 	h.check(want)
 
-	if n := testutil.ToFloat64(h.d.metrics.CountingFailovers); n != 1 {
-		t.Fatalf("counting_failovers_total = %v, want 1", n)
+	// On a loaded machine the Sentinels may judge the new master down
+	// too and fail over again: the daemon counts each switch it follows,
+	// at least the one the test caused and never more than the Sentinels
+	// announced.
+	if n, most := testutil.ToFloat64(h.d.metrics.CountingFailovers), switches(); n < 1 || n > float64(most) {
+		t.Fatalf("counting_failovers_total = %v, want 1 to %d (the switches the sentinels announced)", n, most)
 	}
 	if !strings.Contains(h.log.String(), "counting redis failover") {
 		t.Fatalf("no failover in the log:\n%s", h.log.String())
@@ -101,6 +107,45 @@ func TestSentinelFailoverCountsExactlyOnce(t *testing.T) {
 }
 
 // redistestMaster asks the Sentinels for the master, "" when none answers.
+// watchSwitches counts each Sentinel's +switch-master announcements until
+// the test ends; the returned func gives the most any one Sentinel made.
+func watchSwitches(t *testing.T, sentinels []string) func() int {
+	var mu sync.Mutex
+	counts := make([]int, len(sentinels))
+	for i, s := range sentinels {
+		c, err := redis.Dial("tcp", s, redis.DialConnectTimeout(time.Second))
+		if err != nil {
+			t.Fatalf("connect to sentinel %s: %v", s, err)
+		}
+		psc := redis.PubSubConn{Conn: c}
+		if err := psc.Subscribe("+switch-master"); err != nil {
+			t.Fatalf("subscribe to sentinel %s: %v", s, err)
+		}
+		t.Cleanup(func() { c.Close() })
+		go func() {
+			for {
+				switch psc.Receive().(type) {
+				case redis.Message:
+					mu.Lock()
+					counts[i]++
+					mu.Unlock()
+				case error:
+					return
+				}
+			}
+		}()
+	}
+	return func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		most := 0
+		for _, n := range counts {
+			most = max(most, n)
+		}
+		return most
+	}
+}
+
 func redistestMaster(sentinels []string, name string) string {
 	for _, s := range sentinels {
 		if a := sentinelMasterOf(s, name); a != "" {
