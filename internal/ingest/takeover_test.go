@@ -17,33 +17,6 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
-// killConns closes, server side, the connections named after token, as the
-// kernel does for a daemon killed with SIGKILL.
-func killConns(t *testing.T, c redis.Conn, token string) {
-	t.Helper()
-	list, err := redis.String(c.Do("CLIENT", "LIST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line+" ", " name=alog-"+token+" ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if _, err := c.Do("CLIENT", "KILL", "ID", id); err != nil {
-					t.Fatal(err)
-				}
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no connection named alog-%s", token)
-	}
-}
-
 func counter(t *testing.T, c interface{ Write(*dto.Metric) error }) float64 {
 	t.Helper()
 	var m dto.Metric
@@ -111,7 +84,7 @@ func TestTakeoverFinishesADeadMembersBatchOnce(t *testing.T) {
 	if n, _ := redis.Int(raw.Do("LLEN", d4queue.ProcessingKey(queue, slot))); n != 10 {
 		t.Fatalf("a live member's batch was taken: %d lines left in its slot", n)
 	}
-	killConns(t, cnt.Conn(0), locks[1].Token())
+	redistest.KillClientsNamed(t, cnt.Conn(0), "alog-"+locks[1].Token())
 	var wg sync.WaitGroup
 	for i, in := range []*Ingester{a, c, a} {
 		l := locks[0]

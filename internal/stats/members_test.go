@@ -3,7 +3,6 @@ package stats_test
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,31 +12,6 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
-
-// killNamed closes, server side, the connections named after token: what
-// the kernel does to the sockets of a daemon killed with SIGKILL.
-func killNamed(t *testing.T, c redis.Conn, token string) {
-	t.Helper()
-	list, err := redis.String(c.Do("CLIENT", "LIST"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for _, line := range strings.Split(list, "\n") {
-		if !strings.Contains(line+" ", " name=alog-"+token+" ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				do(t, c, "CLIENT", "KILL", "ID", id)
-				n++
-			}
-		}
-	}
-	if n == 0 {
-		t.Fatalf("no connection named alog-%s", token)
-	}
-}
 
 // waitUntil polls cond until it holds or d passes.
 func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
@@ -160,7 +134,7 @@ func TestMemberDeadByConnectionOrByLease(t *testing.T) {
 			t.Fatalf("member %d alive = %v, %v right after joining", m, ok, err)
 		}
 	}
-	killNamed(t, c0, "b")
+	redistest.KillClientsNamed(t, c0, "alog-b")
 	if ok, err := s.MemberAlive(ctx, "q", b.Member()); ok || err != nil {
 		t.Fatalf("member of a killed daemon alive = %v, %v; want dead at once", ok, err)
 	}
@@ -197,7 +171,7 @@ func TestTakeOverIsExclusiveAndGuardsTheDeadMembersSlots(t *testing.T) {
 	defer a.Release(ctx)
 	dead, _ := s.Join(ctx, "q", "dead", 0)
 	m := dead.Member()
-	killNamed(t, c0, "dead")
+	redistest.KillClientsNamed(t, c0, "alog-dead")
 	// Its key's lease still runs: only the connection says it is dead.
 	if n, _ := redis.Int(c0.Do("EXISTS", stats.MemberKey("q", m))); n != 1 {
 		t.Fatal("dead member's key gone before its lease")
@@ -276,7 +250,7 @@ func TestCompileLeaseOneHolderAndTakenOverWhenItDies(t *testing.T) {
 		t.Fatalf("holder %q, want a", h)
 	}
 	// SIGKILL: the holder's connection is gone, the lease moves at once.
-	killNamed(t, c0, "a")
+	redistest.KillClientsNamed(t, c0, "alog-a")
 	if !hold("b") {
 		t.Fatal("the lease of a killed holder was not taken over at once")
 	}
