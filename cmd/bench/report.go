@@ -34,6 +34,7 @@ type report struct {
 	Trickle     *trickleResult     `json:"trickle,omitempty"`
 	GeoIP       *geoipResult       `json:"geoip,omitempty"`
 	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
+	Investigate *invResult         `json:"investigate,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`
@@ -42,11 +43,12 @@ type report struct {
 }
 
 type settings struct {
-	Lines   int      `json:"lines"`
-	Backlog int      `json:"backlog"`
-	Pool    int      `json:"pool"`
-	Batch   int      `json:"batch"`
-	Skip    []string `json:"skip,omitempty"`
+	Lines       int      `json:"lines"`
+	Investigate int      `json:"investigate"`
+	Backlog     int      `json:"backlog"`
+	Pool        int      `json:"pool"`
+	Batch       int      `json:"batch"`
+	Skip        []string `json:"skip,omitempty"`
 }
 
 type ceilingResult struct {

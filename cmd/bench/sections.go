@@ -88,6 +88,7 @@ func (b *bench) runSections(ctx context.Context) error {
 		{"backlog", b.backlog},
 		{"trickle", b.trickle},
 		{"geoip", b.geoip},
+		{"investigate", b.investigate},
 	}
 	for _, s := range steps {
 		if !b.runs(s.name) {

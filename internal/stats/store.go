@@ -27,6 +27,11 @@ type Store struct {
 	// ReplicaWait bounds each wait, DefaultReplicaWait when zero.
 	MinReplicas int
 	ReplicaWait time.Duration
+
+	// MaxValueBytes is max_value_bytes: no value is counted longer, which
+	// sizes the chunks of the query reads (ReadSets).
+	// DefaultMaxValueBytes when zero.
+	MaxValueBytes int
 }
 
 // Applied names the batch a transaction applies, so that a batch whose
