@@ -395,31 +395,29 @@ func (b *bench) invConf(name string, drill bool) (dir, base string, err error) {
 	return dir, "http://" + addr, nil
 }
 
-// invLoad empties the counting Redis, loads the year's file with -f and
-// returns the counting Redis's used_memory once the daemon exited.
-func (b *bench) invLoad(ctx context.Context, conf, path, label string, n int) (float64, int64, error) {
+// invLoad empties the counting Redis and loads the year's file with -f.
+func (b *bench) invLoad(ctx context.Context, conf, path, label string, n int) (float64, error) {
 	if err := b.flushAll(b.cnt); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	b.say("investigate: -f the year's %s attempts, %s", thousands(float64(n)), label)
 	t0 := time.Now()
 	p, err := startDaemon(ctx, b.bin, conf, filepath.Join(b.tmp, "run-investigate-load-"+label), "-f", path)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if err := p.wait(ctx, 60*time.Minute); err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	secs := time.Since(t0).Seconds()
 	rec, err := p.record("file done")
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	if counted, err := rec.float("counted"); err != nil || int(counted) != n {
-		return 0, 0, fmt.Errorf("-f counted %v of %d attempts (%v); its log ends:\n%s", counted, n, err, p.tail())
+		return 0, fmt.Errorf("-f counted %v of %d attempts (%v); its log ends:\n%s", counted, n, err, p.tail())
 	}
-	used, err := b.cnt.usedMemory()
-	return secs, used, err
+	return secs, nil
 }
 
 func (b *bench) investigate(ctx context.Context) error {
@@ -443,7 +441,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if r.LoadSeconds, r.MemOnBytes, err = b.invLoad(ctx, onConf, path, "drilldown = true", n); err != nil {
+	if r.LoadSeconds, err = b.invLoad(ctx, onConf, path, "drilldown = true", n); err != nil {
 		return err
 	}
 	if err := os.Remove(path); err != nil {
@@ -545,7 +543,12 @@ func (b *bench) investigate(ctx context.Context) error {
 	if err := p.stop(ctx, 10*time.Minute); err != nil {
 		return err
 	}
-	if r.MemOffBytes, err = b.invWithoutDrill(ctx, r.MemOnBytes); err != nil {
+	// The memory with drill-down is weighed now, on everything counted
+	// (the year and the queue runs), then again without its keys.
+	if r.MemOnBytes, err = b.cnt.usedMemory(); err != nil {
+		return err
+	}
+	if r.MemOffBytes, err = b.invWithoutDrill(ctx); err != nil {
 		return err
 	}
 	r.MemRatio = float64(r.MemOnBytes) / float64(r.MemOffBytes)
@@ -589,7 +592,7 @@ func (b *bench) investigate(ctx context.Context) error {
 // drill-down key (all that drilldown = false does not write) is deleted.
 // Deleting them is the same data without a second load of the year, which
 // would double the section's time.
-func (b *bench) invWithoutDrill(ctx context.Context, on int64) (int64, error) {
+func (b *bench) invWithoutDrill(ctx context.Context) (int64, error) {
 	c, err := b.cnt.dial(stats.StatsDB)
 	if err != nil {
 		return 0, err
