@@ -13,7 +13,7 @@ import (
 // The reads of the investigation API (SPEC §10). A question may cover a
 // year of sets, so every read here is short for Redis: a sorted set is
 // read a chunk of ranks at a time (at most QueryChunk members and about
-// ReplyBytes bytes per reply, see rangeScript), and the merging happens in
+// ReplyBytes bytes per reply, see ReadSets), and the merging happens in
 // the daemon. Nothing here runs a command whose cost grows with the range
 // (no ZUNIONSTORE of a year of days): counting goes on between the
 // chunks.
