@@ -356,6 +356,7 @@ type invResult struct {
 	QueriedLinesPerS  float64 `json:"ingest_queried_lines_per_s"`
 	KeepRatio         float64 `json:"ingest_keep_ratio"`
 	ClientQuestions   int64   `json:"client_questions"`
+	BusyReplies       int     `json:"busy_replies"`
 	IdleLineMs        float64 `json:"idle_line_ms"`
 	MemOffBytes       int64   `json:"memory_drilldown_off"`
 	MemOnBytes        int64   `json:"memory_drilldown_on"`
@@ -491,6 +492,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	if r.Top30Ms, err = timed(qs); err != nil {
 		return err
 	}
+	b.say("investigate: top over 30 days, slowest %.1f ms", r.Top30Ms)
 	// 365 days not aligned to a year: the year of data shifted by a few
 	// days, so each covers eleven or twelve whole months and days at both
 	// ends.
@@ -502,6 +504,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	if r.Top365Ms, err = timed(qs); err != nil {
 		return err
 	}
+	b.say("investigate: top over 365 days, slowest %.1f ms", r.Top365Ms)
 	// The same closed days again: from the cache.
 	closed := invQuestion{ep: "top", kind: stats.KindSrc, from: invDays - 40, to: invDays - 11}
 	if _, err := timed([]invQuestion{closed}); err != nil {
@@ -516,6 +519,7 @@ func (b *bench) investigate(ctx context.Context) error {
 		cachedWorst = max(cachedWorst, ms)
 	}
 	r.CachedMs = cachedWorst
+	b.say("investigate: cached, slowest %.1f ms", r.CachedMs)
 	// Drill and series over the year for the busiest source and user name
 	// and for an ordinary one.
 	drills := []invQuestion{
@@ -527,6 +531,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	if r.DrillMs, err = timed(drills); err != nil {
 		return err
 	}
+	b.say("investigate: drill over a year, slowest %.1f ms", r.DrillMs)
 	series := []invQuestion{
 		{ep: "series", kind: stats.KindUser, value: invUserName(0), from: 0, to: invDays - 1},
 		{ep: "series", kind: stats.KindSrc, value: invSrcName(0), from: 0, to: invDays - 1},
@@ -536,6 +541,7 @@ func (b *bench) investigate(ctx context.Context) error {
 		return err
 	}
 	r.Wrong = len(wrong)
+	b.say("investigate: series over a year, slowest %.1f ms; %d of %d answers wrong", r.SeriesMs, r.Wrong, r.Checked)
 
 	if err := b.invIngest(ctx, p, base, d, r); err != nil {
 		return err
@@ -565,6 +571,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	rep.target("investigate", "queue ingestion while 4 clients ask without pause", fmt.Sprintf("%s lines/s of %s alone (%.2f ×, %s questions answered)",
 		thousands(r.QueriedLinesPerS), thousands(r.AloneLinesPerS), r.KeepRatio, thousands(float64(r.ClientQuestions))),
 		fmt.Sprintf("≥ %.2f ×", invKeepRatio), r.KeepRatio >= invKeepRatio)
+	rep.target("investigate", "BUSY replies of the counting Redis (a script over 5 s) while ingesting", fmt.Sprint(r.BusyReplies), "0", r.BusyReplies == 0)
 	rep.target("investigate", "a line pushed to the idle queue, counted (while queried), slowest of 5", ms(r.IdleLineMs), fmt.Sprintf("≤ %d ms", invIdleLineMs), r.IdleLineMs <= invIdleLineMs)
 	rep.target("investigate", "counting redis memory, drill-down on / off", fmt.Sprintf("%.2f × (%s / %s MiB)", r.MemRatio,
 		thousands(mib(r.MemOnBytes)), thousands(mib(r.MemOffBytes))), fmt.Sprintf("≤ %.1f ×", invMemRatio), r.MemRatio <= invMemRatio)
@@ -685,6 +692,8 @@ func (b *bench) invIngest(ctx context.Context, p *daemonProc, base string, d *in
 		}
 		return float64(m) / dr.at.Sub(t0).Seconds(), nil
 	}
+	busy0 := b.busyReplies
+	defer func() { r.BusyReplies = b.busyReplies - busy0 }()
 	if r.AloneLinesPerS, err = run("alone", 0); err != nil {
 		return err
 	}
@@ -734,6 +743,13 @@ func (b *bench) invIngest(ctx context.Context, p *daemonProc, base string, d *in
 		total++
 		for {
 			n, err := countedTotals(cnt, years)
+			if isBusy(err) {
+				b.busyReplies++
+				if err := waitCtx(ctx, time.Millisecond); err != nil {
+					return err
+				}
+				continue
+			}
 			if err != nil {
 				return err
 			}
@@ -767,6 +783,8 @@ func (b *bench) invIngest(ctx context.Context, p *daemonProc, base string, d *in
 	}
 	r.AloneLinesPerS = (r.AloneLinesPerS + again) / 2
 	r.KeepRatio = r.QueriedLinesPerS / r.AloneLinesPerS
+	b.say("investigate: ingestion %.0f lines/s with the clients, %.0f alone (%.2f ×); idle line %.1f ms; %d BUSY replies",
+		r.QueriedLinesPerS, r.AloneLinesPerS, r.KeepRatio, r.IdleLineMs, b.busyReplies-busy0)
 	return nil
 }
 

@@ -218,6 +218,10 @@ type bench struct {
 	extra []workload.Line
 
 	rep *report
+
+	// busyReplies counts the BUSY replies the counting Redis gave the
+	// bench's watch (see drain).
+	busyReplies int
 }
 
 // say prints a progress line, so a person sees the run working.
