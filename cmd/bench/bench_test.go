@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -257,7 +258,7 @@ func TestFlags(t *testing.T) {
 	if _, err := parseFlags([]string{"-skip", "queue,celing"}, &msg); err == nil || !strings.Contains(msg.String(), `"celing"`) {
 		t.Fatalf("a misspelt section must be refused by name; got %v, %q", err, msg.String())
 	}
-	for _, args := range [][]string{{"-pool", "0"}, {"-batch", "100001"}, {"-lines", "10"}, {"-backlog", "-1"}, {"extra"}} {
+	for _, args := range [][]string{{"-pool", "0"}, {"-batch", "100001"}, {"-lines", "10"}, {"-backlog", "-1"}, {"-investigate", "9999"}, {"extra"}} {
 		if _, err := parseFlags(args, io.Discard); err == nil {
 			t.Errorf("%v: want an error", args)
 		}
@@ -358,5 +359,54 @@ func TestRedisHelpers(t *testing.T) {
 	}
 	if err := waitCtx(context.Background(), time.Millisecond); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestInvestigateData checks the investigate section's year: the share of
+// new sources, days and names within bounds, and the bench's own answers
+// (ranking order with ties bytewise, attempts, distinct, drill, series) on
+// attempts small enough to count by hand.
+func TestInvestigateData(t *testing.T) {
+	today := time.Date(2030, 3, 1, 0, 0, 0, 0, time.UTC)
+	d := invGenerate(20000, today, 1)
+	if share := float64(d.srcs) / 20000; share < 0.57 || share > 0.63 {
+		t.Errorf("new sources: %.2f of attempts, want about %.2f", share, invNewSrc)
+	}
+	for _, a := range d.atts {
+		if a.day >= invDays || a.user >= invUsers || a.host >= invHosts || int(a.src) >= d.srcs {
+			t.Fatalf("attempt out of bounds: %+v", a)
+		}
+	}
+	if got := d.dayName(0); got != "20290301" {
+		t.Errorf("day 0 = %s, want 20290301 (365 days before today)", got)
+	}
+
+	h := &invData{first: today, atts: []invAttempt{
+		{day: 0, user: 0, src: 1, host: 1}, // admin from src 1
+		{day: 1, user: 0, src: 2, host: 1}, // admin from src 2
+		{day: 1, user: 1, src: 2, host: 2}, // root from src 2
+		{day: 2, user: 1, src: 2, host: 2}, // out of the range below
+	}, srcs: 3}
+	top, _ := invQuestion{ep: "top", kind: "username", from: 0, to: 1}.expect(h)
+	if top.Attempts != 3 || top.Distinct != 2 || len(top.Top) != 2 ||
+		top.Top[0] != (invEntry{Value: "admin", Count: 2}) || top.Top[1] != (invEntry{Value: "root", Count: 1}) {
+		t.Errorf("top = %+v", top)
+	}
+	// Equal counts rank bytewise: "11.0.0.1" before "11.0.0.2".
+	srcs, _ := invQuestion{ep: "drill", kind: "username", value: "admin", of: "src", from: 0, to: 1}.expect(h)
+	if srcs.Attempts != 2 || srcs.Distinct != 2 || srcs.Top[0].Value != invSrcName(1) || srcs.Top[1].Value != invSrcName(2) {
+		t.Errorf("drill = %+v", srcs)
+	}
+	_, days := invQuestion{ep: "series", kind: "src", value: invSrcName(2), from: 0, to: 3}.expect(h)
+	if !slices.Equal(days, []int64{0, 2, 1, 0}) {
+		t.Errorf("series = %v, want [0 2 1 0]", days)
+	}
+	body := []byte(`{"attempts":3,"distinct":2,"top":[{"value":"admin","count":2},{"value":"root","count":1}]}`)
+	if msg := (invQuestion{ep: "top", kind: "username", from: 0, to: 1}).check(h, body); msg != "" {
+		t.Errorf("a right answer was found wrong: %s", msg)
+	}
+	wrong := []byte(`{"attempts":3,"distinct":2,"top":[{"value":"root","count":1},{"value":"admin","count":2}]}`)
+	if msg := (invQuestion{ep: "top", kind: "username", from: 0, to: 1}).check(h, wrong); msg == "" {
+		t.Error("a wrong order was found right")
 	}
 }

@@ -38,10 +38,11 @@ import (
 
 // sectionNames are the parts of a run, in the order they run; -skip takes
 // any of them.
-var sectionNames = []string{"parser", "ceiling", "queue", "latency", "flush", "storage", "file", "compile", "incremental", "dedupe", "backlog", "trickle", "geoip", "retention", "multi"}
+var sectionNames = []string{"parser", "ceiling", "queue", "latency", "flush", "storage", "file", "compile", "incremental", "dedupe", "backlog", "trickle", "geoip", "retention", "multi", "investigate"}
 
 type options struct {
 	lines, backlog, pool, batch int
+	investigate                 int
 	out                         string
 	keep                        bool
 	skip                        map[string]bool
@@ -65,7 +66,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		Date:      time.Now().UTC().Format(time.RFC3339),
 		NProc:     runtime.NumCPU(),
 		GoVersion: runtime.Version(),
-		Settings:  settings{Lines: o.lines, Backlog: o.backlog, Pool: o.pool, Batch: o.batch, Skip: sortedKeys(o.skip)},
+		Settings:  settings{Lines: o.lines, Investigate: o.investigate, Backlog: o.backlog, Pool: o.pool, Batch: o.batch, Skip: sortedKeys(o.skip)},
 	}
 	runErr := b.setup(ctx)
 	if runErr == nil {
@@ -107,6 +108,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.lines, "lines", 1000000, "log lines in the queue, file and parser runs")
+	fs.IntVar(&o.investigate, "investigate", 3000000, "attempts of the investigate section's year (the issue's size; fewer for a quick run)")
 	fs.IntVar(&o.backlog, "backlog", 0, "lines of the backlog run (0 = no backlog run; 10000000 for the long run by hand)")
 	fs.StringVar(&o.out, "out", "bench.json", "write the figures to `file` as JSON")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (daemon logs, Redis data, output) and print its path")
@@ -171,6 +173,8 @@ func validate(o options) error {
 	switch {
 	case o.lines < 1000:
 		return fmt.Errorf("-lines %d: want at least 1000", o.lines)
+	case o.investigate < 10000:
+		return fmt.Errorf("-investigate %d: want at least 10000 attempts", o.investigate)
 	case o.backlog < 0:
 		return fmt.Errorf("-backlog %d: want 0 (no backlog run) or more", o.backlog)
 	case o.pool < 1 || o.pool > 64:
@@ -214,6 +218,10 @@ type bench struct {
 	extra []workload.Line
 
 	rep *report
+
+	// busyReplies counts the BUSY replies the counting Redis gave the
+	// bench's watch (see drain).
+	busyReplies int
 }
 
 // say prints a progress line, so a person sees the run working.

@@ -36,6 +36,7 @@ type report struct {
 	Dedupe      *dedupeResult      `json:"dedupe,omitempty"`
 	Retention   *retentionResult   `json:"retention,omitempty"`
 	Multi       *multiResult       `json:"multi,omitempty"`
+	Investigate *invResult         `json:"investigate,omitempty"`
 
 	Checks   []check  `json:"checks"`
 	Failures []string `json:"failures,omitempty"`
@@ -44,11 +45,12 @@ type report struct {
 }
 
 type settings struct {
-	Lines   int      `json:"lines"`
-	Backlog int      `json:"backlog"`
-	Pool    int      `json:"pool"`
-	Batch   int      `json:"batch"`
-	Skip    []string `json:"skip,omitempty"`
+	Lines       int      `json:"lines"`
+	Investigate int      `json:"investigate"`
+	Backlog     int      `json:"backlog"`
+	Pool        int      `json:"pool"`
+	Batch       int      `json:"batch"`
+	Skip        []string `json:"skip,omitempty"`
 }
 
 type ceilingResult struct {

@@ -39,7 +39,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/D4-project/analyzer-d4-log/internal/kinds"
-	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
 // Prefix is where the API is served.
@@ -47,7 +46,7 @@ const Prefix = "/api/v1/"
 
 // Store is what the API reads from the counting Redis.
 type Store interface {
-	ReadSets(ctx context.Context, keys []string, live func(key string) bool, fn func(key string, chunk []stats.Entry) error) error
+	ReadSets(ctx context.Context, keys []string, live func(key string) bool, size func(total int64), fn func(key string, members [][]byte, counts []int64) error) error
 	Scores(ctx context.Context, keys []string, member string) ([]int64, error)
 	PeriodTotals(ctx context.Context, periods []string) ([]int64, error)
 	// PrunedDays tells which days were pruned by retention (SPEC §12).

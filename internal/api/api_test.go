@@ -89,9 +89,9 @@ type countingStore struct {
 	n *atomic.Int64
 }
 
-func (c countingStore) ReadSets(ctx context.Context, keys []string, live func(string) bool, fn func(string, []stats.Entry) error) error {
+func (c countingStore) ReadSets(ctx context.Context, keys []string, live func(string) bool, size func(int64), fn func(string, [][]byte, []int64) error) error {
 	c.n.Add(1)
-	return c.Store.ReadSets(ctx, keys, live, fn)
+	return c.Store.ReadSets(ctx, keys, live, size, fn)
 }
 
 // newFixture counts n random attempts over the days before now (crossing

@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
+	"errors"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/D4-project/analyzer-d4-log/internal/render"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
@@ -60,49 +62,97 @@ func (a *API) sources(q query) (keys, periods []string, live func(string) bool) 
 
 // merge reads every key and sums the members, keeping for drill only the
 // members of kind q.of.
+//
+// The keys are read over `readers` connections, each parsing its replies
+// in its own goroutine, while this goroutine adds up what they read, so
+// reading, parsing and summing overlap. The sums' map is sized from the
+// sets' sizes before the first member is added, as growing a map of a
+// million members costs more than filling it. A member's key in the map is
+// the bytes ReadSets gave (they are ours and never written again), so the
+// map adds no copy of its own.
 func (a *API) merge(ctx context.Context, q query, keys []string, live func(string) bool) (map[string]int64, error) {
-	sum := make(map[string]int64)
-	var mu sync.Mutex
 	prefix := ""
 	if q.ep == epDrill {
 		prefix = stats.DrillMember(q.of, "")
 	}
-	add := func(_ string, chunk []stats.Entry) error {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, e := range chunk {
-			m := e.Member
-			if prefix != "" {
-				if !strings.HasPrefix(m, prefix) {
-					continue
-				}
-				m = m[len(prefix):]
-			}
-			sum[m] += e.Count
-		}
-		return nil
+	type chunk struct {
+		members [][]byte
+		counts  []int64
 	}
-	n := min(readers, len(keys))
-	if n <= 1 {
-		return sum, a.o.Store.ReadSets(ctx, keys, live, add)
-	}
-	// Keys dealt round-robin: months and days alternate in cover's order,
-	// so each reader gets a share of the big sets.
-	errs := make(chan error, n)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := max(1, min(readers, len(keys)))
+	ch := make(chan chunk, 16)
+	sizes := make(chan int64, n)
+	errc := make(chan error, n)
+	var wg sync.WaitGroup
 	for r := 0; r < n; r++ {
+		// Keys dealt round-robin: months and days alternate in cover's
+		// order, so each reader gets a share of the big sets.
 		var part []string
 		for i := r; i < len(keys); i += n {
 			part = append(part, keys[i])
 		}
-		go func() { errs <- a.o.Store.ReadSets(ctx, part, live, add) }()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sized := false
+			err := a.o.Store.ReadSets(ctx, part, live, func(total int64) {
+				sized = true
+				sizes <- total
+			}, func(_ string, members [][]byte, counts []int64) error {
+				select {
+				case ch <- chunk{members, counts}:
+					return nil
+				case <-ctx.Done():
+					return ctx.Err()
+				}
+			})
+			if !sized {
+				sizes <- 0
+			}
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
+	}
+	go func() { wg.Wait(); close(ch) }()
+	var total int64
+	for r := 0; r < n; r++ {
+		total += <-sizes
+	}
+	sum := make(map[string]int64, min(total, maxSizeHint))
+	for c := range ch {
+		for i, m := range c.members {
+			if prefix != "" {
+				if !bytes.HasPrefix(m, []byte(prefix)) {
+					continue
+				}
+				m = m[len(prefix):]
+			}
+			sum[bytesString(m)] += c.counts[i]
+		}
 	}
 	var first error
 	for r := 0; r < n; r++ {
-		if err := <-errs; err != nil && first == nil {
+		if err := <-errc; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
 			first = err
 		}
 	}
 	return sum, first
+}
+
+// maxSizeHint caps the map sized ahead, whatever the sets' sizes claim.
+const maxSizeHint = 1 << 24
+
+// bytesString is b as a string without a copy. Only for bytes that are
+// never written again (the replies ReadSets hands over).
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // entryHeap is a min-heap by rank order: its root is the worst kept entry.

@@ -13,7 +13,7 @@ import (
 // The reads of the investigation API (SPEC §10). A question may cover a
 // year of sets, so every read here is short for Redis: a sorted set is
 // read a chunk of ranks at a time (at most QueryChunk members and about
-// ReplyBytes bytes per reply, see rangeScript), and the merging happens in
+// ReplyBytes bytes per reply, see ReadSets), and the merging happens in
 // the daemon. Nothing here runs a command whose cost grows with the range
 // (no ZUNIONSTORE of a year of days): counting goes on between the
 // chunks.
@@ -24,27 +24,42 @@ const QueryChunk = 4096
 // snapshotSeq makes the names of concurrent query snapshots distinct.
 var snapshotSeq atomic.Uint64
 
-// ReadSets calls fn with every member of every set of keys, a chunk at a
-// time, in no particular order; a key that does not exist has no members.
-// The keys of one call are read over one connection, pipelined: one round
-// trip serves a chunk of every key still being read.
+// ReadSets calls fn with every member of every set of keys and its score,
+// a chunk at a time, in no particular order; a key that does not exist has
+// no members. size, when not nil, is first told how many members the sets
+// hold in all (a member in several sets counted once per set), so that the
+// caller can size what it merges into. The chunk's slices are fn's to
+// keep; the members' bytes are never written again.
+// The keys of one call are read over one connection, pipelined: the copies
+// and sizes in one round trip, then the chunks as a stream with at most
+// readWindow of them asked and not yet read, so round trips overlap and
+// what Redis holds for this reader stays a few replies.
 //
 // A set read by ranks while counting writes it could have a member skipped
 // or read twice, as increments move members between ranks. Keys for which
 // live reports true (periods that may still be counted into) are first
 // copied (COPY, O(members) once; a day's set, so small) and the copy is
 // read; the others are read in place.
-func (s *Store) ReadSets(ctx context.Context, keys []string, live func(key string) bool, fn func(key string, chunk []Entry) error) error {
+//
+// A chunk is one ZRANGE of queryChunk(maxValue) ranks: values are capped at
+// max_value_bytes when they are counted, so a reply holds at most about
+// ReplyBytes of members. A plain ZRANGE costs Redis far less per member
+// than the byte-counting range script (which builds Lua strings of every
+// member); the script is kept for a set found holding a member over the cap
+// (counted under a larger max_value_bytes): the rest of that set is read
+// with it, byte-bounded.
+func (s *Store) ReadSets(ctx context.Context, keys []string, live func(key string) bool, size func(total int64), fn func(key string, members [][]byte, counts []int64) error) error {
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
 
-	// Pipelined EVALSHA needs the script known beforehand.
-	if err := rangeLua.Load(conn); err != nil {
-		return fmt.Errorf("load range script: %w", err)
+	maxValue := s.MaxValueBytes
+	if maxValue <= 0 {
+		maxValue = DefaultMaxValueBytes
 	}
+	chunk := queryChunk(maxValue)
 	read := make([]string, len(keys)) // the key actually read
 	var drop []string
 	defer func() {
@@ -57,100 +72,237 @@ func (s *Store) ReadSets(ctx context.Context, keys []string, live func(key strin
 			_, _ = conn.Do("DEL", args...)
 		}
 	}()
+	// One round trip: the copies of live keys, then every size. The sizes
+	// are taken once: a key read in place that grows meanwhile is read as
+	// far as it was when the question started.
 	for i, k := range keys {
 		read[i] = k
 		if live != nil && live(k) {
 			snap := "alog:snapshot:query:" + strconv.FormatUint(snapshotSeq.Add(1), 10) + ":" + k
-			if _, err := conn.Do("COPY", k, snap); err != nil {
+			if err := conn.Send("COPY", k, snap); err != nil {
 				return fmt.Errorf("snapshot %q: %w", k, err)
 			}
-			if _, err := conn.Do("EXPIRE", snap, snapshotTTL); err != nil {
+			if err := conn.Send("EXPIRE", snap, snapshotTTL); err != nil {
 				return fmt.Errorf("snapshot %q: %w", k, err)
 			}
 			drop = append(drop, snap)
 			read[i] = snap
 		}
 	}
-
-	// The sizes first, in one round trip: the range script reads ranks
-	// up to a given last one, and a key read in place that grows meanwhile
-	// is read as far as it was when the question started.
 	for _, k := range read {
-		if err := conn.Send("ZCARD", k); err != nil {
-			return fmt.Errorf("size of %q: %w", k, err)
+		// The size, then how many members score below 1 and exactly 1
+		// (see ones).
+		for _, args := range [][]interface{}{{k}, {k, "-inf", "(1"}, {k, 1, 1}} {
+			cmd := "ZCOUNT"
+			if len(args) == 1 {
+				cmd = "ZCARD"
+			}
+			if err := conn.Send(cmd, args...); err != nil {
+				return fmt.Errorf("size of %q: %w", k, err)
+			}
 		}
 	}
 	if err := conn.Flush(); err != nil {
 		return fmt.Errorf("read %d sets: %w", len(keys), err)
 	}
-	type cursor struct {
-		i    int   // index into keys
-		pos  int64 // next rank
-		card int64
+	for range drop {
+		for _, what := range []string{"COPY", "EXPIRE"} {
+			if _, err := conn.Receive(); err != nil {
+				return fmt.Errorf("snapshot for a query (%s): %w", what, err)
+			}
+		}
 	}
-	var open []cursor
+	// ones: most members of a busy period's set were seen once (a source
+	// that tried once), and a set is ordered by score, so the members
+	// scoring exactly 1 are one run of ranks; that run is read without
+	// scores, which halves what Redis writes and the daemon parses for
+	// them.
+	type span struct {
+		i      int   // index into keys
+		lo, hi int64 // ranks
+		ones   bool  // every member of the span scores 1
+	}
+	var todo []span
+	var total int64
 	for i := range keys {
-		n, err := redis.Int64(conn.Receive())
-		if err != nil {
-			return fmt.Errorf("size of %q: %w", keys[i], err)
+		var c [3]int64 // size, below 1, exactly 1
+		for j := range c {
+			n, err := redis.Int64(conn.Receive())
+			if err != nil {
+				return fmt.Errorf("size of %q: %w", keys[i], err)
+			}
+			c[j] = n
 		}
-		if n > 0 {
-			open = append(open, cursor{i: i, card: n})
+		total += c[0]
+		runs := [3][2]int64{{0, c[1]}, {c[1], c[1] + c[2]}, {c[1] + c[2], c[0]}}
+		for j, run := range runs {
+			for lo := run[0]; lo < run[1]; lo += int64(chunk) {
+				todo = append(todo, span{i, lo, min(lo+int64(chunk), run[1]) - 1, j == 1})
+			}
 		}
 	}
-	for len(open) > 0 {
+	if size != nil {
+		size(total)
+	}
+	// big marks the keys found holding a member over the cap: their spans
+	// not yet asked for are read with the byte-bounded script, after the
+	// stream.
+	big := map[int]bool{}
+	var asked, rest []span
+	next := 0
+	send := func() error {
+		for next < len(todo) && len(asked) < readWindow {
+			sp := todo[next]
+			next++
+			if big[sp.i] {
+				rest = append(rest, sp)
+				continue
+			}
+			var err error
+			if sp.ones {
+				err = conn.Send("ZRANGE", read[sp.i], sp.lo, sp.hi)
+			} else {
+				err = conn.Send("ZRANGE", read[sp.i], sp.lo, sp.hi, "WITHSCORES")
+			}
+			if err != nil {
+				return fmt.Errorf("read %q: %w", keys[sp.i], err)
+			}
+			asked = append(asked, sp)
+		}
+		return conn.Flush()
+	}
+	if err := send(); err != nil {
+		return fmt.Errorf("read %d sets: %w", len(keys), err)
+	}
+	for len(asked) > 0 {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("read %d sets: %w", len(keys), err)
 		}
-		for _, c := range open {
-			if err := rangeLua.SendHash(conn, read[c.i], c.pos, c.card-1, QueryChunk, ReplyBytes, rangeStep); err != nil {
-				return fmt.Errorf("read %q: %w", keys[c.i], err)
-			}
+		sp := asked[0]
+		asked = asked[1:]
+		v, err := redis.Values(conn.Receive())
+		if err != nil {
+			return fmt.Errorf("read ranks %d-%d of %q: %w", sp.lo, sp.hi, keys[sp.i], err)
 		}
-		if err := conn.Flush(); err != nil {
-			return fmt.Errorf("read %d sets: %w", len(keys), err)
+		step := 2
+		if sp.ones {
+			step = 1
 		}
-		next := open[:0]
-		var noScript bool
-		for _, c := range open {
-			v, err := redis.Strings(conn.Receive())
-			if err != nil {
-				if isNoScript(err) {
-					noScript = true
-					next = append(next, c)
-					continue
-				}
-				return fmt.Errorf("read ranks from %d of %q: %w", c.pos, keys[c.i], err)
+		members := make([][]byte, 0, len(v)/step)
+		counts := make([]int64, 0, len(v)/step)
+		over := false
+		for j := 0; j+step-1 < len(v); j += step {
+			m, ok := v[j].([]byte)
+			if !ok {
+				return fmt.Errorf("read ranks %d-%d of %q: unexpected reply %T", sp.lo, sp.hi, keys[sp.i], v[j])
 			}
-			chunk := make([]Entry, 0, len(v)/2)
-			for j := 0; j+1 < len(v); j += 2 {
-				n, err := parseScore(v[j+1])
-				if err != nil {
-					return fmt.Errorf("score of %q in %q: %w", v[j], keys[c.i], err)
-				}
-				chunk = append(chunk, Entry{Member: v[j], Count: n})
+			if len(m) > maxValue {
+				over = true
 			}
-			c.pos += int64(len(chunk))
-			if len(chunk) > 0 {
-				if err := fn(keys[c.i], chunk); err != nil {
-					return err
+			n := int64(1)
+			if !sp.ones {
+				sc, ok := v[j+1].([]byte)
+				if !ok {
+					return fmt.Errorf("read ranks %d-%d of %q: unexpected reply %T", sp.lo, sp.hi, keys[sp.i], v[j+1])
+				}
+				var err error
+				if n, err = parseScoreBytes(sc); err != nil {
+					return fmt.Errorf("score of %q in %q: %w", m, keys[sp.i], err)
 				}
 			}
-			// An empty chunk means the set shrank under us (a flush).
-			if len(chunk) > 0 && c.pos < c.card {
-				next = append(next, c)
+			members = append(members, m)
+			counts = append(counts, n)
+		}
+		if len(members) > 0 {
+			if err := fn(keys[sp.i], members, counts); err != nil {
+				return err
 			}
 		}
-		if noScript {
-			// The script cache was emptied (SCRIPT FLUSH): load it again
-			// and go on.
-			if err := rangeLua.Load(conn); err != nil {
-				return fmt.Errorf("load range script: %w", err)
+		if over {
+			big[sp.i] = true
+		}
+		if len(asked) <= readWindow/2 {
+			if err := send(); err != nil {
+				return fmt.Errorf("read %d sets: %w", len(keys), err)
 			}
 		}
-		open = next
+	}
+	for _, sp := range rest {
+		if err := s.readBounded(ctx, conn, keys[sp.i], read[sp.i], sp.lo, sp.hi, fn); err != nil {
+			return err
+		}
 	}
 	return nil
+}
+
+// queryChunk is how many ranks one ZRANGE of ReadSets asks for, so that a
+// reply of values of at most maxValue bytes stays within about ReplyBytes.
+func queryChunk(maxValue int) int {
+	return max(64, min(QueryChunk, ReplyBytes/maxValue))
+}
+
+// readWindow is how many chunks ReadSets asks for ahead of reading them.
+const readWindow = 8
+
+// DefaultMaxValueBytes is max_value_bytes when Store.MaxValueBytes is not
+// set (config.DefaultMaxValueBytes).
+const DefaultMaxValueBytes = 1024
+
+// readBounded reads ranks from..to of key (read as name) with the
+// byte-bounded range script, for a set holding values longer than today's
+// cap.
+func (s *Store) readBounded(ctx context.Context, conn redis.Conn, key, name string, from, to int64, fn func(key string, members [][]byte, counts []int64) error) error {
+	for pos := from; pos <= to; {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %q: %w", key, err)
+		}
+		chunk, err := readRange(conn, name, pos, to, QueryChunk, ReplyBytes)
+		if err != nil {
+			return err
+		}
+		if len(chunk) == 0 {
+			// The set shrank under us (a flush).
+			return nil
+		}
+		pos += int64(len(chunk))
+		members := make([][]byte, len(chunk))
+		counts := make([]int64, len(chunk))
+		for j, e := range chunk {
+			members[j], counts[j] = []byte(e.Member), e.Count
+		}
+		if err := fn(key, members, counts); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parseScoreBytes is parseScore of a reply's bytes, without a copy for
+// the integers that counts are.
+func parseScoreBytes(b []byte) (int64, error) {
+	var n int64
+	if len(b) > 0 && len(b) < 19 {
+		neg := b[0] == '-'
+		digits := b
+		if neg {
+			digits = b[1:]
+		}
+		ok := len(digits) > 0
+		for _, c := range digits {
+			if c < '0' || c > '9' {
+				ok = false
+				break
+			}
+			n = n*10 + int64(c-'0')
+		}
+		if ok {
+			if neg {
+				n = -n
+			}
+			return n, nil
+		}
+	}
+	return parseScore(string(b))
 }
 
 func isNoScript(err error) bool {

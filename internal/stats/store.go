@@ -40,6 +40,10 @@ type Store struct {
 	// Lease is how long a consumer lock or the compile lease outlives its
 	// holder's last renewal (lock.go, lease.go); DefaultLease when zero.
 	Lease time.Duration
+	// MaxValueBytes is max_value_bytes: no value is counted longer, which
+	// sizes the chunks of the query reads (ReadSets).
+	// DefaultMaxValueBytes when zero.
+	MaxValueBytes int
 }
 
 // Applied names the batch a transaction applies, so that a batch whose
