@@ -40,7 +40,7 @@ Nothing is built from source but analyzer-d4-log itself. Safe to run again.
 
   --no-packages  skip step 1, for machines whose packages are managed otherwise
   --systemd      also (as root): create the system user $SERVICE_USER_DEFAULT if missing, give
-                 it db/, data/ and the log file, and install the units of
+                 it db/, data/, archive/ and the log file, and install the units of
                  contrib/systemd/ (the counting Redis and the daemon, enabled,
                  not started) and contrib/logrotate/ with this checkout's path;
                  screen (./launch_server.sh) stays the default otherwise
@@ -270,10 +270,10 @@ if [ "$with_systemd" = 1 ]; then
 		echo "created the system user $user"
 	fi
 	group=$(id -gn "$user")
-	mkdir -p data db
+	mkdir -p data db archive
 	touch analyzer-d4-log.log
-	chown -R "$user:$group" db data analyzer-d4-log.log
-	echo "$user owns db/, data/ and analyzer-d4-log.log"
+	chown -R "$user:$group" db data archive analyzer-d4-log.log
+	echo "$user owns db/, data/, archive/ and analyzer-d4-log.log"
 	# The service user must reach the checkout: a checkout under a home
 	# directory closed to others cannot run as a service.
 	if have runuser && [ "$(id -u)" -eq 0 ] && ! runuser -u "$user" -- test -x "$HERE/analyzer-d4-log"; then

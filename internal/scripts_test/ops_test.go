@@ -61,7 +61,8 @@ func TestSystemdUnits(t *testing.T) {
 			"NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=/opt/analyzer-d4-log/db", "Type=notify"},
 		"analyzer-d4-log.service": {"Restart=on-failure", "Requires=analyzer-d4-log-redis.service",
 			"After=analyzer-d4-log-redis.service", "User=alog", "WorkingDirectory=/opt/analyzer-d4-log",
-			"-c conf", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths="},
+			"-c conf", "ExecReload=/bin/kill -HUP $MAINPID", "NoNewPrivileges=yes", "ProtectSystem=strict", "ReadWritePaths=",
+			"/opt/analyzer-d4-log/data", "/opt/analyzer-d4-log/archive"},
 	} {
 		text := readFile(t, filepath.Join(dir, unit))
 		for _, w := range wants {
@@ -124,6 +125,21 @@ func TestInstallConfAndSystemd(t *testing.T) {
 		}
 	}
 	verifyUnits(t, units)
+	// systemd refuses to start a unit whose ReadWritePaths names a path
+	// that does not exist, and the daemon cannot write outside them.
+	for _, u := range []string{"analyzer-d4-log-redis.service", "analyzer-d4-log.service"} {
+		for _, line := range strings.Split(readFile(t, filepath.Join(units, u)), "\n") {
+			paths, ok := strings.CutPrefix(line, "ReadWritePaths=")
+			if !ok {
+				continue
+			}
+			for _, p := range strings.Fields(paths) {
+				if _, err := os.Stat(strings.TrimPrefix(p, "-")); err != nil && !strings.HasPrefix(p, "-") {
+					t.Errorf("%s names ReadWritePaths %s, which install_server.sh --systemd did not create: %v", u, p, err)
+				}
+			}
+		}
+	}
 	rot := filepath.Join(rotate, "analyzer-d4-log")
 	if text := readFile(t, rot); !strings.Contains(text, dir+"/analyzer-d4-log.log {") || strings.Contains(text, "/opt/") {
 		t.Errorf("installed logrotate file does not name the checkout's log:\n%s", text)
