@@ -342,29 +342,31 @@ func (q invQuestion) check(d *invData, body []byte) string {
 }
 
 type invResult struct {
-	Attempts          int     `json:"attempts"`
-	Sources           int     `json:"sources"`
-	LoadSeconds       float64 `json:"load_seconds"`
-	Top30Ms           float64 `json:"top_30_days_ms"`
-	Top365Ms          float64 `json:"top_365_days_ms"`
-	CachedMs          float64 `json:"cached_ms"`
-	DrillMs           float64 `json:"drill_year_ms"`
-	SeriesMs          float64 `json:"series_year_ms"`
-	Checked           int     `json:"answers_checked"`
-	Wrong             int     `json:"answers_wrong"`
-	AloneLinesPerS    float64 `json:"ingest_alone_lines_per_s"`
-	QueriedLinesPerS  float64 `json:"ingest_queried_lines_per_s"`
-	KeepRatio         float64 `json:"ingest_keep_ratio"`
-	ClientQuestions   int64   `json:"client_questions"`
-	BusyReplies       int     `json:"busy_replies"`
-	IdleLineMs        float64 `json:"idle_line_ms"`
-	MemOffBytes       int64   `json:"memory_drilldown_off"`
-	MemOnBytes        int64   `json:"memory_drilldown_on"`
-	MemRatio          float64 `json:"memory_ratio"`
-	QueueLinesPerS    float64 `json:"queue_lines_per_s"`
-	QueueOffLinesPerS float64 `json:"queue_drilldown_off_lines_per_s"`
-	QueueOverCeiling  float64 `json:"queue_over_ceiling,omitempty"`
-	QueueExact        bool    `json:"queue_exact"`
+	Attempts    int     `json:"attempts"`
+	Sources     int     `json:"sources"`
+	LoadSeconds float64 `json:"load_seconds"`
+	// LoadLongestScriptMs is the longest counting script of the -f load.
+	LoadLongestScriptMs float64 `json:"load_longest_counting_script_ms"`
+	Top30Ms             float64 `json:"top_30_days_ms"`
+	Top365Ms            float64 `json:"top_365_days_ms"`
+	CachedMs            float64 `json:"cached_ms"`
+	DrillMs             float64 `json:"drill_year_ms"`
+	SeriesMs            float64 `json:"series_year_ms"`
+	Checked             int     `json:"answers_checked"`
+	Wrong               int     `json:"answers_wrong"`
+	AloneLinesPerS      float64 `json:"ingest_alone_lines_per_s"`
+	QueriedLinesPerS    float64 `json:"ingest_queried_lines_per_s"`
+	KeepRatio           float64 `json:"ingest_keep_ratio"`
+	ClientQuestions     int64   `json:"client_questions"`
+	BusyReplies         int     `json:"busy_replies"`
+	IdleLineMs          float64 `json:"idle_line_ms"`
+	MemOffBytes         int64   `json:"memory_drilldown_off"`
+	MemOnBytes          int64   `json:"memory_drilldown_on"`
+	MemRatio            float64 `json:"memory_ratio"`
+	QueueLinesPerS      float64 `json:"queue_lines_per_s"`
+	QueueOffLinesPerS   float64 `json:"queue_drilldown_off_lines_per_s"`
+	QueueOverCeiling    float64 `json:"queue_over_ceiling,omitempty"`
+	QueueExact          bool    `json:"queue_exact"`
 }
 
 // invConf writes a configuration with the web server on a free port and
@@ -402,6 +404,9 @@ func (b *bench) invLoad(ctx context.Context, conf, path, label string, n int) (f
 		return 0, err
 	}
 	b.say("investigate: -f the year's %s attempts, %s", thousands(float64(n)), label)
+	if err := b.cnt.fileScriptLog(); err != nil {
+		return 0, err
+	}
 	t0 := time.Now()
 	p, err := startDaemon(ctx, b.bin, conf, filepath.Join(b.tmp, "run-investigate-load-"+label), "-f", path)
 	if err != nil {
@@ -443,6 +448,9 @@ func (b *bench) investigate(ctx context.Context) error {
 		return err
 	}
 	if r.LoadSeconds, err = b.invLoad(ctx, onConf, path, "drilldown = true", n); err != nil {
+		return err
+	}
+	if r.LoadLongestScriptMs, err = b.cnt.longestFileScript(); err != nil {
 		return err
 	}
 	if err := os.Remove(path); err != nil {
@@ -563,6 +571,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	ms := func(v float64) string { return fmt.Sprintf("%.1f ms", v) }
 	rep.info("investigate", "year loaded with -f (drill-down on)", fmt.Sprintf("%s attempts, %s sources, %d user names, in %.0f s",
 		thousands(float64(n)), thousands(float64(d.srcs)), invUsers, r.LoadSeconds))
+	rep.info("investigate", "longest counting script of the -f load (SLOWLOG)", ms(r.LoadLongestScriptMs))
 	rep.target("investigate", "top over 30 days, slowest of 6 uncached", ms(r.Top30Ms), fmt.Sprintf("≤ %d ms", invTop30Ms), r.Top30Ms <= invTop30Ms)
 	rep.target("investigate", "top over 365 days not aligned to a year, slowest of 6 uncached", ms(r.Top365Ms), fmt.Sprintf("≤ %d ms", invTop365Ms), r.Top365Ms <= invTop365Ms)
 	rep.target("investigate", "the same closed days asked again (cache), slowest of 20", ms(r.CachedMs), fmt.Sprintf("≤ %d ms", invCachedMs), r.CachedMs <= invCachedMs)

@@ -244,3 +244,38 @@ func waitCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// fileScriptLog logs every command of the counting Redis that runs 10 ms or
+// more, from now on, so that longestFileScript can find the longest
+// counting script of a -f run afterwards.
+func (s *redisServer) fileScriptLog() error {
+	if _, err := s.do(0, "CONFIG", "SET", "slowlog-log-slower-than", 10000, "slowlog-max-len", 4096); err != nil {
+		return err
+	}
+	_, err := s.do(0, "SLOWLOG", "RESET")
+	return err
+}
+
+// longestFileScript is the longest counting script of a -f run since
+// fileScriptLog, in milliseconds (0 when none took 10 ms): while one
+// runs, nothing else gets the counting Redis. The run's scripts are told
+// from the compile's by their batch record key (ARGV[3], alog:applied:file-…).
+func (s *redisServer) longestFileScript() (float64, error) {
+	entries, err := redis.Values(s.do(0, "SLOWLOG", "GET", -1))
+	if err != nil {
+		return 0, fmt.Errorf("read the counting redis's SLOWLOG: %w", err)
+	}
+	var longest int64
+	for _, e := range entries {
+		f, err := redis.Values(e, nil)
+		if err != nil || len(f) < 4 {
+			continue
+		}
+		us, _ := redis.Int64(f[2], nil)
+		args, _ := redis.Strings(f[3], nil)
+		if len(args) > 5 && args[0] == "EVALSHA" && strings.HasPrefix(args[5], "alog:applied:file-") && us > longest {
+			longest = us
+		}
+	}
+	return float64(longest) / 1000, nil
+}

@@ -120,7 +120,10 @@ type fileResult struct {
 	PeakRSSMiB       float64 `json:"peak_rss_mib"`
 	DaemonCPU        float64 `json:"daemon_cpu_seconds"`
 	CountingRedisCPU float64 `json:"counting_redis_cpu_seconds"`
-	Exact            bool    `json:"exact"`
+	// LongestScriptMs is the longest counting script of the run: the
+	// longest the counting Redis was held by -f.
+	LongestScriptMs float64 `json:"longest_counting_script_ms"`
+	Exact           bool    `json:"exact"`
 }
 
 type parserResult struct {

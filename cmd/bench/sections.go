@@ -858,6 +858,9 @@ func (b *bench) file(ctx context.Context) error {
 		return err
 	}
 	b.say("file: -f with the same %s lines", thousands(float64(len(b.lines))))
+	if err := b.cnt.fileScriptLog(); err != nil {
+		return err
+	}
 	cnt0, err := b.cnt.cpuSeconds()
 	if err != nil {
 		return err
@@ -877,6 +880,9 @@ func (b *bench) file(ctx context.Context) error {
 		return err
 	}
 	r.CountingRedisCPU = cnt1 - cnt0
+	if r.LongestScriptMs, err = b.cnt.longestFileScript(); err != nil {
+		return err
+	}
 	recs, err := p.records()
 	if err != nil {
 		return err
@@ -922,6 +928,7 @@ func (b *bench) file(ctx context.Context) error {
 		b.rep.info("file", "-f lines/s (counting)", thousands(r.LinesPerS))
 	}
 	b.rep.info("file", "CPU s: daemon / counting redis (incl. compile)", fmt.Sprintf("%.1f / %.1f", r.DaemonCPU, r.CountingRedisCPU))
+	b.rep.info("file", "longest counting script (SLOWLOG)", fmt.Sprintf("%.1f ms", r.LongestScriptMs))
 	b.rep.info("file", "-f wall time incl. compile", fmt.Sprintf("%.2f s (compile %.2f s, peak RSS %.1f MiB)", r.WallSeconds, r.CompileSeconds, r.PeakRSSMiB))
 	b.rep.correct("file", "DB 1 equals the expected statistics", diffSummary(diffs), r.Exact,
 		fmt.Sprintf("DB 1 after -f differs from the expected statistics (%d differences)", len(diffs)))

@@ -69,6 +69,9 @@ func (b *Batch) addDerived(agg *dayAgg, src []byte) {
 	}
 	b.enrich.Enrich(src, b.derivedVals)
 	for i, v := range b.derivedVals {
+		if _, ok := agg.derived[i][v.Value]; !ok {
+			b.members++
+		}
 		agg.derived[i][v.Value]++
 		if v.Name != "" && b.names[i][v.Value] != v.Name {
 			b.names[i][v.Value] = v.Name

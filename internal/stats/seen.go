@@ -126,6 +126,7 @@ func (b *Batch) without(p plan, flat []int) {
 	b.days = make(map[int32]*dayAgg, len(old))
 	b.order = b.order[:0]
 	b.n, b.last, b.lastKey = 0, nil, 0
+	b.members, b.drill = 0, 0
 	for _, key := range order {
 		o := old[key]
 		agg := &dayAgg{period: o.period, until: o.until}
