@@ -209,7 +209,7 @@ func (c *chunk) count(p *batchParser, ref time.Time, apply func(p *batchParser, 
 		p.line(c.data[begin:end], ref)
 		p.lines++
 		begin = end
-		if p.batch.Work() >= fileWork {
+		if fileCost(p.batch) >= fileWork {
 			if !apply(p, t0) {
 				return false
 			}
@@ -228,21 +228,28 @@ func (c *chunk) count(p *batchParser, ref time.Time, apply func(p *batchParser, 
 	return apply(p, t0)
 }
 
-// fileWork bounds the work of one counting script of -f
-// (stats.Batch.Work), besides fileBatch's lines: a script runs alone, so
-// while it runs nothing else (the queue's workers, the API, the compile)
-// gets the counting Redis. Lines in time order touch a day or two per
-// chunk and repeat their values, so a chunk stays whole; lines in random
-// order over a year (a backfill of merged logs) bring new members and new
-// drill-down keys on every line, and a whole chunk of them held the
-// counting Redis for seconds. Measured with 1,000,000 attempts in random
-// order over 365 days on a 2-core machine: 16,000 (about 900 such lines)
-// keeps a script under about 100 ms, where whole chunks took 0.8 s at the
-// median and 2.2 s at worst, and the load is no slower, as the work summed
-// over the scripts is the same; a chunk of an ordinary sequential file
-// (the bench's workload, a day of repeated traffic) measures 12,000 to
-// 16,000 and is counted whole.
+// fileWork bounds the cost of one counting script of -f (fileCost),
+// besides fileBatch's lines: a script runs alone, so while it runs nothing
+// else (the queue's workers, the API, the compile) gets the counting
+// Redis. Lines in time order touch a day or two per chunk and repeat their
+// values, so a chunk stays whole; lines in random order over a year (a
+// backfill of merged logs) bring new members, new drill-down keys and
+// another day on nearly every line, and a whole chunk of them held the
+// counting Redis for seconds. See the README's Performance section for the
+// figures this was chosen from (1,000,000 attempts in random order over
+// 365 days on a 2-core machine).
 const fileWork = 16000
+
+// dayWork is what one more day of a batch adds to fileCost: the day's own
+// keys (three rankings, its attempts list, its memory of lines) are written
+// by the script, and its sets are cold in the counting Redis's memory, so
+// an increment spread over many days costs more than one into a day
+// already written; measured, a batch in random order over a year took
+// about twice the time of a sequential one of the same Work.
+const dayWork = 24
+
+// fileCost is what fileWork bounds.
+func fileCost(b *stats.Batch) int { return b.Work() + dayWork*b.Days() }
 
 // fileBatch is the lines per transaction with -f. A file has no
 // processing list to keep small, so batches are larger than the queue's:

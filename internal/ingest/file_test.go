@@ -135,10 +135,10 @@ func TestRandomOrderFileIsCutIntoBoundedTransactions(t *testing.T) {
 	ids := map[string]bool{}
 	attempts := 0
 	for i, b := range batches {
-		// One line adds at most 3 members and 3 pairs: the bound is
-		// passed by at most one line's work.
-		if b.work >= fileWork+4*3+2*3 {
-			t.Errorf("transaction %d: work %d over the bound %d", i, b.work, fileWork)
+		// One line adds at most 3 members, 3 pairs and a day: the bound
+		// is passed by at most one line's cost.
+		if cost := b.work + dayWork*b.days; cost >= fileWork+4*3+2*3+dayWork {
+			t.Errorf("transaction %d: cost %d over the bound %d", i, cost, fileWork)
 		}
 		if ids[b.id] && !log.lose[i] {
 			t.Errorf("transaction %d reuses the record id %s of an earlier batch", i, b.id)
