@@ -248,10 +248,13 @@ const fileWork = 16000
 // about twice the time of a sequential one of the same Work.
 const dayWork = 24
 
-// fileCost is what fileWork bounds.
+// fileCost is what fileWork bounds. Work counts the drill-down increments
+// even with drilldown = false, so batches are then cut a little early:
+// still correct, and a sequential chunk stays whole either way.
 func fileCost(b *stats.Batch) int { return b.Work() + dayWork*b.Days() }
 
-// fileBatch is the lines per transaction with -f. A file has no
+// fileBatch is the lines per chunk with -f, and so the most lines per
+// transaction (fileWork may cut a chunk into several). A file has no
 // processing list to keep small, so batches are larger than the queue's:
 // more increments of the same member are summed before they reach Redis,
 // which is what bounds the speed.
