@@ -26,15 +26,17 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
-// proxy forwards to target; the first time a client sends EXEC, it forwards
-// it, waits for Redis to run it, then cuts the connection before the reply.
-func proxy(t *testing.T, target string) string {
+// proxy forwards to target; the first time a client sends the apply script
+// of a batch (an EVALSHA naming a batch record), it forwards it, waits for
+// Redis to run it, then cuts the connection before the reply. fired tells
+// whether it did.
+func proxy(t *testing.T, target string) (addr string, fired *atomic.Bool) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	var fired atomic.Bool
+	fired = new(atomic.Bool)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -48,19 +50,24 @@ func proxy(t *testing.T, target string) string {
 			}
 			var cut sync.Once
 			closeBoth := func() { cut.Do(func() { c.Close(); s.Close() }) }
-			go func() { io.Copy(c, s); closeBoth() }()
+			var mute atomic.Bool
+			replied := make(chan struct{})
+			go func() { relayReplies(c, s, &mute, replied); closeBoth() }()
 			go func() {
 				buf := make([]byte, 1<<16)
 				for {
 					n, err := c.Read(buf)
 					if n > 0 {
 						chunk := buf[:n]
-						if !fired.Load() && bytes.Contains(chunk, []byte("EXEC\r\n")) {
-							fired.Store(true)
-							// stop relaying replies, forward, let redis run it, cut
-							s.(*net.TCPConn).CloseRead()
+						if bytes.Contains(chunk, []byte("EVALSHA")) && bytes.Contains(chunk, []byte("alog:applied:")) && fired.CompareAndSwap(false, true) {
+							// Forward it, let Redis run it, cut once its reply
+							// comes back, without relaying the reply.
+							mute.Store(true)
 							s.Write(chunk)
-							time.Sleep(300 * time.Millisecond)
+							select {
+							case <-replied:
+							case <-time.After(10 * time.Second):
+							}
 							closeBoth()
 							return
 						}
@@ -77,7 +84,28 @@ func proxy(t *testing.T, target string) string {
 			}()
 		}
 	}()
-	return ln.Addr().String()
+	return ln.Addr().String(), fired
+}
+
+// relayReplies copies Redis's replies from s to c until either closes;
+// once mute is set, it drops them instead and closes replied at the first.
+func relayReplies(c, s net.Conn, mute *atomic.Bool, replied chan struct{}) {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			if mute.Load() {
+				close(replied)
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func fileDaemon(t *testing.T, parsers string, pool int) *Daemon {
@@ -96,9 +124,28 @@ const oneLine = "2026-01-22T11:59:37Z h sshd[1]: Invalid user git from 192.0.2.1
 // -f: the connection dies after Redis ran EXEC: the retry counts the chunk again.
 func TestFileChunkWithLostReplyCountsOnce(t *testing.T) {
 	cnt := redistest.Start(t, redistest.Options{AOF: true})
-	d := fileDaemon(t, proxy(t, cnt.Addr()), 1)
+	// Redis must know the apply script, or the first apply through the
+	// proxy only gets NOSCRIPT, and cutting that reply tests nothing.
+	pool := func(db int) *redis.Pool {
+		return &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", cnt.Addr(), redis.DialDatabase(db)) }}
+	}
+	warm := &stats.Store{Stats: pool(stats.StatsDB), Attempts: pool(stats.AttemptsDB)}
+	rec := stats.Applied{Queue: "warm-up", ID: "1"}
+	if err := warm.Apply(context.Background(), stats.NewBatch(), &rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := warm.Forget(context.Background(), rec); err != nil {
+		t.Fatal(err)
+	}
+	warm.Stats.Close()
+	warm.Attempts.Close()
+	addr, fired := proxy(t, cnt.Addr())
+	d := fileDaemon(t, addr, 1)
 	sum, err := d.RunFile(context.Background(), strings.NewReader(strings.Repeat(oneLine, 10)), time.Now())
 	t.Logf("summary %+v err %v", sum, err)
+	if !fired.Load() {
+		t.Fatal("the proxy never cut a reply of the apply script: the test did not test a lost reply")
+	}
 	n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122"))
 	z, _ := redis.Int(cnt.Conn(1).Do("ZSCORE", "20260122:statsusername", "git"))
 	if n != 10 || z != 10 {

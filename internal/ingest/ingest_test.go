@@ -95,7 +95,7 @@ func TestLineReaderHandlesLongLines(t *testing.T) {
 type ctlProxy struct {
 	mu    sync.Mutex
 	conns []net.Conn
-	cut   atomic.Bool // cut the next connection that sends EXEC, after forwarding it
+	cut   atomic.Bool // cut the next connection that sends a batch's apply script, after forwarding it
 }
 
 func (p *ctlProxy) dropAll() {
@@ -105,6 +105,45 @@ func (p *ctlProxy) dropAll() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// loadApplyScript runs the apply script once straight on the counting
+// Redis at addr, so that Redis knows it: the first apply through a proxy
+// then runs it, where it would otherwise only answer NOSCRIPT (and a cut
+// reply of NOSCRIPT tests nothing).
+func loadApplyScript(t *testing.T, addr string) {
+	t.Helper()
+	st := &stats.Store{Stats: testPool(addr, stats.StatsDB), Attempts: testPool(addr, stats.AttemptsDB)}
+	defer st.Stats.Close()
+	defer st.Attempts.Close()
+	warm := stats.Applied{Queue: "warm-up", ID: "1"}
+	if err := st.Apply(context.Background(), stats.NewBatch(), &warm); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Forget(context.Background(), warm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// relayReplies copies Redis's replies from s to c until either closes;
+// once mute is set, it drops them instead and closes replied at the first.
+func relayReplies(c, s net.Conn, mute *atomic.Bool, replied chan struct{}) {
+	buf := make([]byte, 1<<16)
+	for {
+		n, err := s.Read(buf)
+		if n > 0 {
+			if mute.Load() {
+				close(replied)
+				return
+			}
+			if _, err := c.Write(buf[:n]); err != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 func startCtlProxy(t *testing.T, target string) (*ctlProxy, string) {
@@ -128,17 +167,24 @@ func startCtlProxy(t *testing.T, target string) (*ctlProxy, string) {
 			p.mu.Lock()
 			p.conns = append(p.conns, c, s)
 			p.mu.Unlock()
-			go func() { io.Copy(c, s); c.Close(); s.Close() }()
+			var mute atomic.Bool
+			replied := make(chan struct{})
+			go func() { relayReplies(c, s, &mute, replied); c.Close(); s.Close() }()
 			go func() {
 				buf := make([]byte, 1<<16)
 				for {
 					n, err := c.Read(buf)
 					if n > 0 {
 						chunk := buf[:n]
-						if bytes.Contains(chunk, []byte("EXEC\r\n")) && p.cut.CompareAndSwap(true, false) {
-							s.(*net.TCPConn).CloseRead()
+						if bytes.Contains(chunk, []byte("EVALSHA")) && bytes.Contains(chunk, []byte("alog:applied:")) && p.cut.CompareAndSwap(true, false) {
+							// Forward it, let Redis run it, cut once its reply
+							// comes back, without relaying the reply.
+							mute.Store(true)
 							s.Write(chunk)
-							time.Sleep(300 * time.Millisecond)
+							select {
+							case <-replied:
+							case <-time.After(10 * time.Second):
+							}
 							c.Close()
 							s.Close()
 							return
@@ -165,6 +211,7 @@ func startCtlProxy(t *testing.T, target string) (*ctlProxy, string) {
 func TestApplyWithLostReplyIsAskedBeforeRetry(t *testing.T) {
 	d4 := redistest.Start(t, redistest.Options{})
 	cnt := redistest.Start(t, redistest.Options{AOF: true})
+	loadApplyScript(t, cnt.Addr())
 	px, addr := startCtlProxy(t, cnt.Addr())
 	in, store, d4Pool := newTestIngester(t, d4.Addr(), addr)
 	// Earlier activity leaves an idle Attempts connection in the pool.
@@ -183,6 +230,9 @@ func TestApplyWithLostReplyIsAskedBeforeRetry(t *testing.T) {
 		t.Fatal(err)
 	}
 	in.Workers(nil).process(context.Background(), c, in.newBatchParser(), b, false)
+	if px.cut.Load() {
+		t.Fatal("the proxy never cut a reply of the apply script: the test did not test a lost reply")
+	}
 	n, _ := redis.Int(cnt.Conn(1).Do("HGET", stats.TotalsKey, "20260122"))
 	if n != 10 {
 		t.Fatalf("10 lines popped, %d counted", n)
