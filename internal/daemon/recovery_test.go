@@ -52,7 +52,7 @@ func proxy(t *testing.T, target string) (addr string, fired *atomic.Bool) {
 			closeBoth := func() { cut.Do(func() { c.Close(); s.Close() }) }
 			var mute atomic.Bool
 			replied := make(chan struct{})
-			go func() { relayReplies(c, s, &mute, replied); closeBoth() }()
+			go func() { redistest.RelayReplies(c, s, &mute, replied); closeBoth() }()
 			go func() {
 				buf := make([]byte, 1<<16)
 				for {
@@ -85,27 +85,6 @@ func proxy(t *testing.T, target string) (addr string, fired *atomic.Bool) {
 		}
 	}()
 	return ln.Addr().String(), fired
-}
-
-// relayReplies copies Redis's replies from s to c until either closes;
-// once mute is set, it drops them instead and closes replied at the first.
-func relayReplies(c, s net.Conn, mute *atomic.Bool, replied chan struct{}) {
-	buf := make([]byte, 1<<16)
-	for {
-		n, err := s.Read(buf)
-		if n > 0 {
-			if mute.Load() {
-				close(replied)
-				return
-			}
-			if _, err := c.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
 }
 
 func fileDaemon(t *testing.T, parsers string, pool int) *Daemon {

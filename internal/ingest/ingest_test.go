@@ -125,27 +125,6 @@ func loadApplyScript(t *testing.T, addr string) {
 	}
 }
 
-// relayReplies copies Redis's replies from s to c until either closes;
-// once mute is set, it drops them instead and closes replied at the first.
-func relayReplies(c, s net.Conn, mute *atomic.Bool, replied chan struct{}) {
-	buf := make([]byte, 1<<16)
-	for {
-		n, err := s.Read(buf)
-		if n > 0 {
-			if mute.Load() {
-				close(replied)
-				return
-			}
-			if _, err := c.Write(buf[:n]); err != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
 func startCtlProxy(t *testing.T, target string) (*ctlProxy, string) {
 	p := &ctlProxy{}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -169,7 +148,7 @@ func startCtlProxy(t *testing.T, target string) (*ctlProxy, string) {
 			p.mu.Unlock()
 			var mute atomic.Bool
 			replied := make(chan struct{})
-			go func() { relayReplies(c, s, &mute, replied); c.Close(); s.Close() }()
+			go func() { redistest.RelayReplies(c, s, &mute, replied); c.Close(); s.Close() }()
 			go func() {
 				buf := make([]byte, 1<<16)
 				for {
