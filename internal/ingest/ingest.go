@@ -316,9 +316,10 @@ func (in *Ingester) backoff(n int) time.Duration { return Backoff(n, in.o.Backof
 // when ctx ends first.
 func (in *Ingester) untilDone(ctx context.Context, o *Outage, what string, fn func() error, permanent func(error) bool) error {
 	for fails := 0; ; fails++ {
+		began := o.Begin()
 		err := fn()
 		if err == nil {
-			o.OK()
+			o.OK(began)
 			return nil
 		}
 		if permanent(err) {

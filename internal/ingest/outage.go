@@ -28,6 +28,11 @@ type Outage struct {
 	mu    sync.Mutex
 	down  bool
 	since time.Time
+	// epoch counts the outages begun. A success ends an outage only when
+	// the operation began during it (Begin returned its epoch): a reply
+	// that was on its way when the server died says nothing of whether
+	// it is back.
+	epoch uint64
 }
 
 // NewOutage tracks the Redis server ("d4" or "counting", the metric label)
@@ -55,16 +60,26 @@ func (o *Outage) Fail(what string, err error) {
 		return
 	}
 	o.down, o.since = true, o.clock.Now()
+	o.epoch++
 	o.m.RedisUp.WithLabelValues(o.server).Set(0)
 	o.log.Error("redis outage: retrying with backoff; "+o.meanwhile,
 		"server", o.server, "addr", o.addr, "while", what, "err", err)
 }
 
-// OK records a success, ending an outage.
-func (o *Outage) OK() {
+// Begin marks the start of an operation whose success is then reported
+// with OK.
+func (o *Outage) Begin() uint64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if !o.down {
+	return o.epoch
+}
+
+// OK records the success of an operation begun when Begin returned began,
+// ending the outage when the operation began during it.
+func (o *Outage) OK(began uint64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.down || began != o.epoch {
 		return
 	}
 	o.down = false

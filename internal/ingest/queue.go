@@ -102,6 +102,7 @@ func (w *Workers) worker(ctx context.Context, slot int, t *turn) {
 			id  string
 			err error
 		)
+		began := in.o.D4Outage.Begin()
 		if own {
 			id = in.o.NewID()
 			b, err = c.Claim(ctx, id, 0)
@@ -124,7 +125,7 @@ func (w *Workers) worker(ctx context.Context, slot int, t *turn) {
 			continue
 		}
 		fails = 0
-		in.o.D4Outage.OK()
+		in.o.D4Outage.OK(began)
 		if b.ID == "" {
 			continue // ctx ended while waiting
 		}
@@ -151,11 +152,12 @@ func (w *Workers) take(ctx context.Context, c *d4queue.Consumer, t *turn) (d4que
 				break
 			}
 			id := in.o.NewID()
+			began := in.o.D4Outage.Begin()
 			b, err := c.Claim(ctx, id, in.o.BatchSize)
 			if err != nil {
 				return d4queue.Batch{}, id, err
 			}
-			in.o.D4Outage.OK()
+			in.o.D4Outage.OK(began)
 			if b.ID != "" {
 				t.short = b.Len() < in.o.BatchSize
 				return b, id, nil
@@ -167,6 +169,7 @@ func (w *Workers) take(ctx context.Context, c *d4queue.Consumer, t *turn) (d4que
 			claim = true
 			continue
 		}
+		began := in.o.D4Outage.Begin()
 		got, err := c.Wait(ctx, in.o.Block)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -182,7 +185,7 @@ func (w *Workers) take(ctx context.Context, c *d4queue.Consumer, t *turn) (d4que
 			}
 			return d4queue.Batch{}, "", err
 		}
-		in.o.D4Outage.OK()
+		in.o.D4Outage.OK(began)
 		// A line moved into the slot: claim it with whatever follows it
 		// within a linger. Nothing moved: wait again without claiming,
 		// so that idle costs one command per wait.
@@ -242,9 +245,10 @@ func (w *Workers) process(ctx context.Context, c *d4queue.Consumer, p *batchPars
 	}
 	acked := in.clock.Now()
 	for fails := 0; ; fails++ {
+		began := in.o.D4Outage.Begin()
 		err := c.Ack(work, b.ID)
 		if err == nil {
-			in.o.D4Outage.OK()
+			in.o.D4Outage.OK(began)
 			break
 		}
 		in.o.D4Outage.Fail("acknowledging a batch", err)
@@ -278,6 +282,7 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 		}
 	}()
 	for fails := 0; ; fails++ {
+		began := in.o.CountingOutage.Begin()
 		if unknown {
 			applied, err := in.o.Store.IsApplied(work, rec)
 			if err != nil {
@@ -288,7 +293,7 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 				continue
 			}
 			if applied {
-				in.o.CountingOutage.OK()
+				in.o.CountingOutage.OK(began)
 				return !tried, true
 			}
 		}
@@ -301,11 +306,11 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 		var foreign *stats.ForeignKeyError
 		switch {
 		case err == nil:
-			in.o.CountingOutage.OK()
+			in.o.CountingOutage.OK(began)
 			in.repaired(refused)
 			return false, true
 		case errors.Is(err, stats.ErrAlreadyApplied):
-			in.o.CountingOutage.OK()
+			in.o.CountingOutage.OK(began)
 			in.repaired(refused)
 			return !triedBefore, true
 		case errors.Is(err, stats.ErrLocked):
@@ -318,7 +323,7 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 			// Nothing was applied: a key the batch writes holds another
 			// type (a foreign writer). Counting waits until it is repaired;
 			// the batch stays in flight, not acknowledged.
-			in.o.CountingOutage.OK()
+			in.o.CountingOutage.OK(began)
 			if !refused {
 				refused = true
 				in.foreignN.Add(1)
