@@ -20,13 +20,7 @@ import (
 // (the day list of the ISO date field, Previous/Next) with their rankings,
 // and labelled as archived; a day still counted is not; no console message.
 func TestArchivedDaysInChromium(t *testing.T) {
-	chromium, err := findChromium()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required in CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	chromium := needChromium(t)
 	root := t.TempDir()
 	dir := filepath.Join(root, "data", "sshd")
 	idx := goldenIndex() // days 20261120, 20261123, 20261125 still counted
@@ -51,6 +45,7 @@ func TestArchivedDaysInChromium(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "20261106"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	var err error
 	idx.Archived, err = ArchivedDays(dir, idx.Days)
 	if err != nil {
 		t.Fatal(err)

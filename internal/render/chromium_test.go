@@ -12,6 +12,20 @@ import (
 )
 
 // findChromium looks the browser up under the names distributions give it.
+// needChromium returns Chromium's path, failing the test in CI (which
+// installs it) and skipping it elsewhere when it is missing.
+func needChromium(t *testing.T) string {
+	t.Helper()
+	path, err := findChromium()
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is required in CI: %v", err)
+		}
+		t.Skipf("chromium not installed: %v", err)
+	}
+	return path
+}
+
 func findChromium() (string, error) {
 	var firstErr error
 	for _, name := range []string{"chromium", "chromium-browser"} {

@@ -240,13 +240,7 @@ func csvRows(t *testing.T, path string) [][2]string {
 // its full value on hover, the charts take the page's colours, nothing is
 // wider than a phone, and not one console message.
 func TestFixedPagesInChromium(t *testing.T) {
-	chromium, err := findChromium()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required in CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	chromium := needChromium(t)
 
 	root := t.TempDir()
 	const base = "/a/b/data/sshd/"

@@ -19,13 +19,7 @@ import (
 // the new newest line, and shows the new day's rankings without a reload.
 // The page runs in Chromium's virtual time, several refresh periods of it.
 func TestPageTakesANewerCompileByItself(t *testing.T) {
-	chromium, err := findChromium()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required in CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	chromium := needChromium(t)
 	now := time.Now().UTC()
 	day := func(d time.Time) string { return d.Format("20060102") }
 	yesterday, today := now.AddDate(0, 0, -1), now
@@ -61,6 +55,7 @@ func TestPageTakesANewerCompileByItself(t *testing.T) {
 		if err := WriteStatus(dir, s); err != nil {
 			t.Fatal(err)
 		}
+		var err error
 		statuses[i], err = os.ReadFile(filepath.Join(dir, StatusFile))
 		if err != nil {
 			t.Fatal(err)

@@ -3,7 +3,6 @@ package render
 import (
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,13 +15,7 @@ import (
 // fetched, the new-value tables there; and the page of a daemon that has
 // counted nothing yet.
 func TestOverviewInChromium(t *testing.T) {
-	chromium, err := findChromium()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required in CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	chromium := needChromium(t)
 	root := t.TempDir()
 	const base = "/a/b/data/sshd/"
 	dir := filepath.Join(root, "a", "b", "data", "sshd")

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -21,13 +20,7 @@ import (
 // under a nested path as behind a reverse proxy: not one console message,
 // and the freshness line right for a newest day of today and of 22 days ago.
 func TestPagesServedByDaemonInChromium(t *testing.T) {
-	chromium, err := findChromium()
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required in CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
+	chromium := needChromium(t)
 	now := time.Now().UTC()
 	day := func(d time.Time) string { return d.Format("20060102") }
 	mux := http.NewServeMux()
