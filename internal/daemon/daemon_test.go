@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,35 +20,18 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
 const queue = "5b3c8f0e-2d6a-4c1b-9e7f-0a1b2c3d4e5f"
 
-// syncBuffer is a log sink the test can read while the daemon writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type harness struct {
 	t       *testing.T
 	d4, cnt *redistest.Server
 	d       *Daemon
-	log     *syncBuffer
+	log     *testlog.Buffer
 	cancel  context.CancelFunc
 	done    chan error
 }
@@ -66,7 +48,7 @@ func newHarnessConfig(t *testing.T, wrap func(parsers.Parser) parsers.Parser, ed
 	if testing.Short() {
 		t.Skip("runs the daemon against real Redis for seconds; runs without -short")
 	}
-	h := &harness{t: t, log: &syncBuffer{}}
+	h := &harness{t: t, log: &testlog.Buffer{}}
 	h.d4 = redistest.Start(t, redistest.Options{RDB: true})
 	h.cnt = redistest.Start(t, redistest.Options{AOF: true})
 	cfg := &config.Config{

@@ -16,6 +16,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
@@ -95,7 +96,7 @@ func TestSameFileTwiceCountsRecentLinesOnce(t *testing.T) {
 		file.WriteString("\n")
 	}
 	run := func() string {
-		log := &syncBuffer{}
+		log := &testlog.Buffer{}
 		cfg := &config.Config{
 			D4: config.RedisAddr{Addr: "127.0.0.1:1", DB: 2}, Queue: queue,
 			Parsers: cnt.Addr(), Pool: 2, Location: time.UTC, CompileInterval: time.Hour,

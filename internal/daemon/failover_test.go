@@ -13,6 +13,7 @@ import (
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
@@ -25,7 +26,7 @@ func TestSentinelFailoverCountsExactlyOnce(t *testing.T) {
 		t.Skip("runs a master, a replica and three sentinels; runs without -short")
 	}
 	const name = "counting"
-	h := &harness{t: t, log: &syncBuffer{}}
+	h := &harness{t: t, log: &testlog.Buffer{}}
 	h.d4 = redistest.Start(t, redistest.Options{RDB: true})
 	master := redistest.Start(t, redistest.Options{AOF: true})
 	replica := redistest.StartReplica(t, master, redistest.Options{AOF: true})

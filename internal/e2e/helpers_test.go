@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +20,7 @@ import (
 	"github.com/gomodule/redigo/redis"
 
 	"github.com/D4-project/analyzer-d4-log/internal/redistest"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
@@ -109,26 +109,8 @@ func (e *env) push(lines []workload.Line) {
 // proc is one running daemon.
 type proc struct {
 	cmd    *exec.Cmd
-	out    *syncBuffer
+	out    *testlog.Buffer
 	exited chan error
-}
-
-// syncBuffer is the daemon's output, read by the test while it is written.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func (e *env) start(args ...string) *proc {
@@ -142,7 +124,7 @@ func (e *env) startWithStdin(stdin io.Reader, args ...string) *proc {
 	cmd.Stdin = stdin
 	cmd.Dir = e.dir
 	cmd.Env = append(os.Environ(), "TZ=UTC")
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	must(e.t, cmd.Start())
 	p := &proc{cmd: cmd, out: out, exited: make(chan error, 1)}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
@@ -41,7 +42,7 @@ func (e *env) startIn(dir string) *proc {
 	cmd := exec.Command(binary, "-c", e.conf)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "TZ=UTC")
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	must(e.t, cmd.Start())
 	p := &proc{cmd: cmd, out: out, exited: make(chan error, 1)}

@@ -1,16 +1,15 @@
 package scripts_test
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -18,30 +17,12 @@ import (
 	"github.com/gomodule/redigo/redis"
 )
 
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // redisProc is a redis-server started by a test; it is killed when the
 // test ends if it still runs.
 type redisProc struct {
 	port int
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *testlog.Buffer
 	done chan struct{} // closed once the process has been waited for
 }
 
@@ -50,7 +31,7 @@ type redisProc struct {
 func startRedis(t *testing.T, dir, bin string, port int, args ...string) *redisProc {
 	t.Helper()
 	args = append(args, "--port", strconv.Itoa(port))
-	p := &redisProc{port: port, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &redisProc{port: port, out: &testlog.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
 	p.cmd.Stdout = p.out

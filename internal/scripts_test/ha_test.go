@@ -16,6 +16,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
@@ -282,7 +283,7 @@ func TestShippedHAFilesFailOver(t *testing.T) {
 	daemon := exec.Command(filepath.Join(dir, "analyzer-d4-log"), "-c", conf)
 	daemon.Dir = dir
 	daemon.Env = append(os.Environ(), "TZ=UTC")
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	daemon.Stdout, daemon.Stderr = out, out
 	if err := daemon.Start(); err != nil {
 		t.Fatal(err)

@@ -1,6 +1,7 @@
 package scripts_test
 
 import (
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"os"
 	"os/exec"
 	"os/user"
@@ -191,7 +192,7 @@ func TestD4Sensor(t *testing.T) {
 	}
 	cmd := exec.Command(bash, filepath.Join(root, "contrib", "d4-sensor.sh"), "-c", conf, "-l", log, "-b", client, "-r", "0")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var buf syncBuffer
+	var buf testlog.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package web
 import (
 	"bufio"
 	"fmt"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
@@ -94,7 +95,7 @@ func (c *countedConn) Close() error {
 func startCapped(t *testing.T, h http.Handler, n int, accepted chan struct{}) (*running, *countingListener) {
 	t.Helper()
 	var cl *countingListener
-	logs := new(syncBuffer)
+	logs := new(testlog.Buffer)
 	s := start(t, h, func(s *Server) {
 		s.SetLogger(slog.New(slog.NewTextHandler(logs, nil)))
 		cl = &countingListener{Listener: s.ln, accepted: accepted}

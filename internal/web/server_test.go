@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"io"
 	"log/slog"
 	"net"
@@ -13,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -23,9 +23,9 @@ import (
 type running struct {
 	*Server
 	cancel context.CancelFunc
-	done   chan struct{} // closed when Run has returned
-	logs   *syncBuffer   // the server's log, when a test routes it there
-	err    error         // what Run returned; read only after done
+	done   chan struct{}   // closed when Run has returned
+	logs   *testlog.Buffer // the server's log, when a test routes it there
+	err    error           // what Run returned; read only after done
 }
 
 // wait returns Run's result, failing the test if it does not come soon.
@@ -286,7 +286,7 @@ func firstLine(s string) string {
 }
 
 func TestSetLoggerReceivesServerErrors(t *testing.T) {
-	var buf syncBuffer
+	var buf testlog.Buffer
 	h := http.HandlerFunc(func(http.ResponseWriter, *http.Request) { panic("boom") })
 	s := start(t, h, func(s *Server) {
 		s.SetLogger(slog.New(slog.NewTextHandler(&buf, nil)))
@@ -301,24 +301,6 @@ func TestSetLoggerReceivesServerErrors(t *testing.T) {
 	if !strings.Contains(got, "level=WARN") || !strings.Contains(got, "component=http") || !strings.Contains(got, "boom") {
 		t.Errorf("server error not routed to the logger: %q", got)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // smallBuffers shrinks the kernel's send buffer of every accepted connection,

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/D4-project/analyzer-d4-log/internal/testcert"
+	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 )
 
 // httpsClient trusts only the given certificates.
@@ -43,7 +44,7 @@ func peerCN(t *testing.T, addr string, certs ...testcert.Pair) string {
 func TestHTTPS(t *testing.T) {
 	dir := t.TempDir()
 	first := testcert.Write(t, dir, "site", "first", time.Now().Add(24*time.Hour))
-	var logs syncBuffer
+	var logs testlog.Buffer
 	var clock atomic.Int64 // the reloader's clock in unix ns; advanced by hand below
 	advance := func() { clock.Add(int64(reloadCheckEvery)) }
 	s := start(t, newHandler(t, fixture(t), nil, nil), func(s *Server) {
