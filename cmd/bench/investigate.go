@@ -615,7 +615,7 @@ func (b *bench) invWithoutDrill(ctx context.Context) (int64, error) {
 	}
 	defer c.Close()
 	b.say("investigate: deleting the drill-down keys, to weigh the counting Redis without them")
-	keys, err := scanKeys(c, stats.DrillPattern)
+	keys, err := scanKeys(c, stats.LinksPattern)
 	if err != nil {
 		return 0, err
 	}

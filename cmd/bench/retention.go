@@ -483,7 +483,7 @@ func (b *bench) retentionMemory(ctx context.Context, yr *retentionYear, cutoff s
 					return fmt.Errorf("memory usage of %s: %w", k, err)
 				}
 				period, _, isStats := stats.SplitStatsKey(k)
-				drill, isDrill := strings.CutPrefix(k, "alog:drill:")
+				drill, isDrill := strings.CutPrefix(k, "alog:links:")
 				attempts, isAttempts := strings.CutPrefix(k, "alog:attempts:")
 				switch {
 				case db == stats.StatsDB && isStats && len(period) == 8:

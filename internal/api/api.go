@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -47,6 +46,7 @@ const Prefix = "/api/v1/"
 // Store is what the API reads from the counting Redis.
 type Store interface {
 	ReadSets(ctx context.Context, keys []string, live func(key string) bool, size func(total int64), fn func(key string, members [][]byte, counts []int64) error) error
+	ReadStrings(ctx context.Context, keys []string, fn func(key string, b []byte) error) error
 	Scores(ctx context.Context, keys []string, member string) ([]int64, error)
 	PeriodTotals(ctx context.Context, periods []string) ([]int64, error)
 	// PrunedDays tells which days were pruned by retention (SPEC §12).
@@ -285,9 +285,6 @@ func (a *API) acquire(ctx context.Context) (func(), error) {
 func isLive(liveFrom string) func(key string) bool {
 	return func(key string) bool {
 		day := key
-		if strings.HasPrefix(key, "alog:drill:") {
-			day = strings.TrimPrefix(key, "alog:drill:")
-		}
 		if len(day) < 8 || day[:8] < liveFrom {
 			return false
 		}

@@ -458,7 +458,7 @@ func TestDrillOffAnswers400(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	keys, err := redis.Strings(c.Do("KEYS", stats.DrillPattern))
+	keys, err := redis.Strings(c.Do("KEYS", stats.LinksPattern))
 	if err != nil || len(keys) != 0 {
 		t.Fatalf("drilldown off still wrote %d drill keys (%v)", len(keys), err)
 	}

@@ -1,10 +1,10 @@
 package api
 
 import (
-	"bytes"
 	"container/heap"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"sync"
@@ -48,9 +48,9 @@ func (a *API) sources(q query) (keys, periods []string, live func(string) bool) 
 		periods = days(q.from, q.to)
 		keys = make([]string, len(periods))
 		for i, d := range periods {
-			keys[i] = stats.DrillKey(d, q.kind, q.value)
+			keys[i] = stats.LinksKeyOf(d, q.kind, q.value)
 		}
-		return keys, periods, isLive(lf)
+		return keys, periods, nil
 	}
 	periods = cover(q.from, q.to, lf)
 	keys = make([]string, len(periods))
@@ -60,8 +60,8 @@ func (a *API) sources(q query) (keys, periods []string, live func(string) bool) 
 	return keys, periods, isLive(lf)
 }
 
-// merge reads every key and sums the members, keeping for drill only the
-// members of kind q.of.
+// merge reads every key and sums the members; drill reads the drill-down
+// strings instead (mergeLinks).
 //
 // The keys are read over `readers` connections, each parsing its replies
 // in its own goroutine, while this goroutine adds up what they read, so
@@ -71,9 +71,8 @@ func (a *API) sources(q query) (keys, periods []string, live func(string) bool) 
 // the bytes ReadSets gave (they are ours and never written again), so the
 // map adds no copy of its own.
 func (a *API) merge(ctx context.Context, q query, keys []string, live func(string) bool) (map[string]int64, error) {
-	prefix := ""
 	if q.ep == epDrill {
-		prefix = stats.DrillMember(q.of, "")
+		return a.mergeLinks(ctx, q, keys)
 	}
 	type chunk struct {
 		members [][]byte
@@ -125,12 +124,6 @@ func (a *API) merge(ctx context.Context, q query, keys []string, live func(strin
 	sum := make(map[string]int64, min(total, maxSizeHint))
 	for c := range ch {
 		for i, m := range c.members {
-			if prefix != "" {
-				if !bytes.HasPrefix(m, []byte(prefix)) {
-					continue
-				}
-				m = m[len(prefix):]
-			}
 			sum[bytesString(m)] += c.counts[i]
 		}
 	}
@@ -141,6 +134,68 @@ func (a *API) merge(ctx context.Context, q query, keys []string, live func(strin
 		}
 	}
 	return sum, first
+}
+
+// mergeLinks sums, over the drill-down strings of keys (one per day, the
+// bucket of q.value: drill.go), the attempts of the tuples whose value of
+// q.kind is q.value, by their value of q.of. The days are read over
+// `readers` connections, each decoding its strings in its own goroutine
+// and keeping only q.value's tuples, which are few next to a bucket's.
+func (a *API) mergeLinks(ctx context.Context, q query, keys []string) (map[string]int64, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n := max(1, min(readers, len(keys)))
+	sums := make([]map[string]int64, n)
+	errc := make(chan error, n)
+	for r := 0; r < n; r++ {
+		var part []string
+		for i := r; i < len(keys); i += n {
+			part = append(part, keys[i])
+		}
+		sum := map[string]int64{}
+		sums[r] = sum
+		go func() {
+			err := a.o.Store.ReadStrings(ctx, part, func(key string, b []byte) error {
+				err := stats.DecodeLinks(b, func(ks []string, n int64, vals [][]byte) error {
+					// A chunk's kinds are a handful of interned names.
+					kind, of := slices.Index(ks, q.kind), slices.Index(ks, q.of)
+					if kind < 0 || of < 0 || kind >= len(vals) || of >= len(vals) || string(vals[kind]) != q.value {
+						return nil
+					}
+					if c, ok := sum[string(vals[of])]; ok {
+						sum[string(vals[of])] = c + n
+					} else {
+						sum[string(vals[of])] = n
+					}
+					return nil
+				})
+				if err != nil {
+					return fmt.Errorf("read the drill-down data %q: %w", key, err)
+				}
+				return nil
+			})
+			if err != nil {
+				cancel()
+			}
+			errc <- err
+		}()
+	}
+	var first error
+	for r := 0; r < n; r++ {
+		if err := <-errc; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	sum := sums[0]
+	for _, m := range sums[1:] {
+		for v, c := range m {
+			sum[v] += c
+		}
+	}
+	return sum, nil
 }
 
 // maxSizeHint caps the map sized ahead, whatever the sets' sizes claim.

@@ -26,7 +26,8 @@ import (
 // The drill-down data (SPEC §10) rides in the same counting script as the
 // rankings, so exactly-once must cover it as well: these checks compute it
 // from the test's own lines, apart from the daemon's code, and compare it
-// with the counting Redis's alog:drill:* keys and with the answers of the
+// with the counting Redis's drill-down data (alog:links:*, read back per
+// value with stats.DrillSets) and with the answers of the
 // daemon's /api/v1/ endpoints.
 
 // e2eKinds are the kinds a daemon without geoip databases counts, with the
@@ -42,7 +43,8 @@ var e2eKinds = []struct {
 
 // drillModel is the drill-down data and the daily counts of a set of lines.
 type drillModel struct {
-	// sets is what DB 1 must hold: drill key → "<kind>:<value>" → attempts.
+	// sets is what DB 1 must hold, as stats.DrillSets reads it back:
+	// "<day> <kind> <value>" → "<kind>:<value>" → attempts.
 	sets map[string]map[string]int64
 	// daily is kind → value → day → attempts, for top and series.
 	daily map[string]map[string]map[string]int64
@@ -78,7 +80,7 @@ func expectDrill(lines []workload.Line) drillModel {
 				m.daily[k.name][v] = map[string]int64{}
 			}
 			m.daily[k.name][v][day]++
-			key := "alog:drill:" + day + ":" + k.name + ":" + v
+			key := day + " " + k.name + " " + v
 			set := m.sets[key]
 			if set == nil {
 				set = map[string]int64{}
@@ -104,41 +106,20 @@ func expectDrill(lines []workload.Line) drillModel {
 	return m
 }
 
-// checkDrillKeys compares every alog:drill:* key of DB 1 with the model,
-// both ways, and fails with the differences.
+// checkDrillKeys compares the drill-down data of DB 1, every value's, with
+// the model, both ways, and fails with the differences.
 func checkDrillKeys(t *testing.T, c redis.Conn, want drillModel) {
 	t.Helper()
 	began := time.Now()
-	var keys []string
-	for cursor := "0"; ; {
-		r, err := redis.Values(c.Do("SCAN", cursor, "MATCH", stats.DrillPattern, "COUNT", 1000))
-		must(t, err)
-		cursor, _ = redis.String(r[0], nil)
-		ks, err := redis.Strings(r[1], nil)
-		must(t, err)
-		keys = append(keys, ks...)
-		if cursor == "0" {
-			break
+	sets, err := stats.DrillSets(c)
+	must(t, err)
+	got := make(map[string]map[string]int64, len(sets))
+	for set, linked := range sets {
+		m := make(map[string]int64, len(linked))
+		for l, n := range linked {
+			m[l.Kind+":"+l.Value] = n
 		}
-	}
-	// SCAN may return a key twice.
-	sort.Strings(keys)
-	keys = compactStrings(keys)
-	for _, k := range keys {
-		must(t, c.Send("ZRANGE", k, 0, -1, "WITHSCORES"))
-	}
-	must(t, c.Flush())
-	got := make(map[string]map[string]int64, len(keys))
-	for _, k := range keys {
-		v, err := redis.Values(c.Receive())
-		must(t, err)
-		m := make(map[string]int64, len(v)/2)
-		for i := 0; i+1 < len(v); i += 2 {
-			member, _ := redis.String(v[i], nil)
-			score, _ := redis.Int64(v[i+1], nil)
-			m[member] = score
-		}
-		got[k] = m
+		got[set.Day+" "+set.Kind+" "+set.Value] = m
 	}
 	var diffs []string
 	for key, w := range want.sets {
@@ -160,11 +141,11 @@ func checkDrillKeys(t *testing.T, c redis.Conn, want drillModel) {
 	}
 	for key, g := range got {
 		if _, ok := want.sets[key]; !ok {
-			diffs = append(diffs, fmt.Sprintf("%s: unexpected key with %d members", short(key), len(g)))
+			diffs = append(diffs, fmt.Sprintf("%s: unexpected, with %d linked values", short(key), len(g)))
 		}
 	}
-	failDiffs(t, fmt.Sprintf("drill-down keys differ (%d keys, want %d)", len(got), len(want.sets)), diffs)
-	t.Logf("drill-down: %d alog:drill keys equal the test's own count (%.1f s)", len(got), time.Since(began).Seconds())
+	failDiffs(t, fmt.Sprintf("drill-down data differs (%d values' days, want %d)", len(got), len(want.sets)), diffs)
+	t.Logf("drill-down: %d values' days equal the test's own count (%.1f s)", len(got), time.Since(began).Seconds())
 }
 
 // short quotes s for a message, cut to a readable length (a capped value

@@ -81,12 +81,12 @@ func TestSIGKILLWhilePruning(t *testing.T) {
 			c       redis.Conn
 			pattern string
 		}{{db0, stats.AttemptsPattern}, {db0, stats.ArchivingPattern}, {db0, stats.PruningPattern},
-			{db1, "[0-9]*:stats*"}, {db1, stats.DrillPattern}} {
+			{db1, "[0-9]*:stats*"}, {db1, stats.LinksPattern}} {
 			keys, err := redis.Strings(p.c.Do("KEYS", p.pattern))
 			must(t, err)
 			for _, k := range keys {
 				day, _, _ := stats.SplitStatsKey(k)
-				if rest, ok := strings.CutPrefix(k, "alog:drill:"); ok {
+				if rest, ok := strings.CutPrefix(k, "alog:links:"); ok {
 					day, _, _ = strings.Cut(rest, ":")
 				}
 				if rest, ok := strings.CutPrefix(k, "alog:attempts:"); ok {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/stats"
 )
 
 // Server is one redis-server process under a test's control.
@@ -224,6 +226,11 @@ func Dump(t testing.TB, c redis.Conn) map[string]string {
 		switch typ {
 		case "string":
 			v, _ := redis.String(c.Do("GET", k))
+			if strings.HasPrefix(k, "alog:links:") {
+				// Drill-down chunks: their bytes depend on how the
+				// attempts were batched, their meaning does not.
+				v = canonicalLinks(v)
+			}
 			b.WriteString(v)
 		case "zset":
 			v, _ := redis.Strings(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
@@ -285,4 +292,27 @@ func (s *Server) LogLines() []string {
 		lines = append(lines, sc.Text())
 	}
 	return lines
+}
+
+// canonicalLinks renders drill-down chunks (stats.DecodeLinks) as their
+// tuples summed, in order, or says why they cannot be read.
+func canonicalLinks(v string) string {
+	sum := map[string]int64{}
+	err := stats.DecodeLinks([]byte(v), func(kinds []string, n int64, vals [][]byte) error {
+		parts := make([]string, len(vals))
+		for i, x := range vals {
+			parts[i] = kinds[i] + ":" + strconv.Quote(string(x))
+		}
+		sum[strings.Join(parts, " ")] += n
+		return nil
+	})
+	if err != nil {
+		return "<" + err.Error() + ">"
+	}
+	out := make([]string, 0, len(sum))
+	for t, n := range sum {
+		out = append(out, "("+t+")="+strconv.FormatInt(n, 10))
+	}
+	sort.Strings(out)
+	return strings.Join(out, " ")
 }

@@ -70,7 +70,7 @@ func TestBackfillOfPrunedDaysCountsIntoMonthsOnly(t *testing.T) {
 		db1 := redistest.Dump(t, srv.Conn(stats.StatsDB))
 		for k := range db1 {
 			period, _, ok := stats.SplitStatsKey(k)
-			if rest, isDrill := strings.CutPrefix(k, "alog:drill:"); isDrill && len(rest) >= 8 {
+			if rest, isDrill := strings.CutPrefix(k, "alog:links:"); isDrill && len(rest) >= 8 {
 				period, ok = rest[:8], true
 			}
 			if ok && days[period] {

@@ -166,7 +166,7 @@ func checkStatsPruned(t *testing.T, db1 map[string]string, m *model, pruned func
 	t.Helper()
 	// Drill-down data goes with its day.
 	for k := range db1 {
-		if rest, ok := strings.CutPrefix(k, "alog:drill:"); ok && len(rest) >= 8 && pruned(rest[:8]) {
+		if rest, ok := strings.CutPrefix(k, "alog:links:"); ok && len(rest) >= 8 && pruned(rest[:8]) {
 			t.Errorf("drill-down key %s of a pruned day is still there", k)
 		}
 	}

@@ -17,14 +17,10 @@ type Batch struct {
 	order []int32           // days in first-seen order, for stable output
 	n     int
 	// members counts the distinct (day, kind, member) of the batch and
-	// drill the drill-down increments of its distinct pairs of values of
-	// a day (countPairs): what Work adds up.
+	// drill its distinct tuples of a day (link): what Work adds up.
 	members, drill int
-	// offsets and pairScratch are countPairs' memory, kept between calls.
-	offsets     []int
-	pairScratch []byte
-	lastKey     int32
-	last        *dayAgg
+	lastKey        int32
+	last           *dayAgg
 
 	// The derived kinds (SPEC §13), when an Enricher is set: their
 	// names, one scratch answer per kind, and the names people read
@@ -65,9 +61,6 @@ type dayAgg struct {
 	// values (see drill.go), from which the drill-down increments are
 	// planned when the store records them.
 	links map[string]int64
-	// pairs holds the distinct pairs of values of the day's tuples, for
-	// Work (see countPairs).
-	pairs map[string]struct{}
 }
 
 // NewBatch returns an empty batch.
@@ -158,14 +151,13 @@ func (b *Batch) Days() int { return len(b.order) }
 
 // Work estimates the time Apply's script takes for the batch, in
 // increments of sorted sets (a few microseconds each), drill-down data
-// included. Each distinct member of a day counts 4: one increment of the
+// included. Each distinct member of a day counts 3: one increment of the
 // day's ranking, of its month's and of its year's (fewer when the month or
-// year has it from another day of the batch), and the making of its new
-// drill-down key, which costs about one more. Each distinct pair of values
-// of a day counts 2: one increment of either value's drill-down set. A
-// caller that must keep scripts short cuts its batches by it; Add keeps it
-// as it goes, for nothing when a tuple was seen before.
-func (b *Batch) Work() int { return 4*b.members + b.drill }
+// year has it from another day of the batch). Each distinct tuple of a day
+// counts 1, for its bytes in the drill-down chunks (drill.go). A caller
+// that must keep scripts short cuts its batches by it; Add keeps it as it
+// goes.
+func (b *Batch) Work() int { return 3*b.members + b.drill }
 
 // kindIndex maps the kinds to dayAgg.members.
 var kindNames = [3]string{KindUser, KindSrc, KindHost}
@@ -194,6 +186,8 @@ type plan struct {
 	firstKinds []string
 	// seen holds the remembered lines by day, days in order.
 	seen []seenDay
+	// links are the drill-down chunks to append (drill.go).
+	links []linkAppend
 }
 
 // prunedDays is the set of the batch's days that Pruned names, nil
@@ -309,7 +303,7 @@ func (b *Batch) planWith(drill bool, pruned map[string]bool) plan {
 		// A coarse batch holds attempts of pruned days, whose drill-down
 		// data went with their day rankings.
 		if drill && !coarseDay {
-			p.incrs = appendLinks(p.incrs, per.Day, agg.links, nk, b.kindName)
+			p.links = appendDayLinks(p.links, per.Day, agg.links, nk, b.kindName)
 		}
 	}
 	for g, c := range map[Granularity][]*coarse{Monthly: pick(months, monthOrder), Yearly: pick(years, yearOrder)} {
@@ -348,12 +342,13 @@ func pick[T any](m map[string]T, order []string) []T {
 //	(key, m, m items): sorted sets to ZINCRBY (items: by, member),
 //	toupdate sets to SADD (items: member), first-seen sorted sets to
 //	ZADD LT (items: day, member), attempt lists to RPUSH (items: element),
-//	then the memory of counted lines: a count D and D times (SeenKey,
+//	then the drill-down strings to APPEND to, a count L and L times
+//	(key, chunk), then the memory of counted lines: a count D and D times (SeenKey,
 //	bucket key prefix, until, m, m LineIDs),
 //	and last the newest-line key and the batch's newest stamp (read by
 //	the script as ARGV[#ARGV-1] and ARGV[#ARGV]).
 func (p plan) args(rec *Applied) []interface{} {
-	n := 20 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3
+	n := 21 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3 + 2*len(p.links)
 	for g := range p.toupdate {
 		n += len(p.toupdate[g]) + 2
 	}
@@ -430,6 +425,11 @@ func (p plan) args(rec *Applied) []interface{} {
 		for _, e := range elems {
 			a = append(a, e)
 		}
+	}
+
+	a = append(a, len(p.links))
+	for _, l := range p.links {
+		a = append(a, l.key, l.chunk)
 	}
 
 	a = append(a, len(p.seen))

@@ -2,47 +2,264 @@ package stats
 
 import (
 	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+
+	"github.com/gomodule/redigo/redis"
+
+	"github.com/D4-project/analyzer-d4-log/internal/kinds"
 )
 
-// Drill-down data (SPEC §10): for every day, every kind and every value of
-// that kind counted on it, a sorted set DrillKey(day, kind, value) of the
-// values of the other kinds that appeared in the same attempts, as members
-// "<other kind>:<value>" scored by attempts. It is what "which user names
-// did this source try" needs, and nothing in the rankings can answer it: a
-// day's ranking of sources and its ranking of user names do not say which
-// went with which.
+// Drill-down data (SPEC §10): which values went together in the same
+// attempts, which nothing in the rankings says (a day's ranking of sources
+// and its ranking of user names do not say which went with which).
 //
-// It is written by the same script as the rankings (Apply), so that a batch
+// For every day, every kind and every one of LinkBuckets buckets, a string
+// LinksKey(day, kind, bucket) holds the attempts' tuples of values (user
+// name, source, host, then the derived kinds) whose value of that kind
+// falls in that bucket (LinkBucket), each tuple with its number of
+// attempts. "Which user names did source S try" reads S's bucket of each
+// day and keeps the tuples whose source is S. Each tuple is stored once per
+// kind, in the bucket of its value of that kind.
+//
+// Why strings appended to, and not one sorted set per value scored by the
+// other values: a counting script must stay cheap. A set per value costs
+// an increment per pair of values of every new tuple (six for the three
+// kinds), into keys that are mostly new (most sources are seen once); that
+// tripled the counting Redis's work per attempt. A batch appends one chunk
+// per bucket it touches instead, a few hundred APPENDs for a thousand
+// attempts, whatever their values. The price is paid by the reader, which
+// reads a bucket's other values too (1/LinkBuckets of a day's tuples) and
+// the same tuple once per batch that counted it; both stay far below what
+// a year of a value's sets cost to read.
+//
+// It is written by the same script as the rankings (Apply), so a batch
 // counted has its drill-down data and a batch not counted has none, and it
 // lives in DB 1 beside the statistics, so that a flush (-F) rebuilds it
-// from the attempts of DB 0 like the rest. Only days are kept: a month or a
-// year of a value is the sum of its days, which the reader adds up (a
-// value's days are few next to the days of a ranking).
-//
-// One set per value and day, rather than one set per day keyed by pairs,
-// because a question names one value: its days are read directly, without
-// scanning anyone else's.
+// from the attempts of DB 0 like the rest. Only days are kept: a month or
+// a year of a value is the sum of its days.
 
-// drillPrefix starts every drill-down key.
-const drillPrefix = "alog:drill:"
+// linksPrefix starts every drill-down key.
+const linksPrefix = "alog:links:"
 
-// DrillKey is the sorted set of the values that went with value of kind on
-// day: "alog:drill:20261125:src:203.0.113.9". value is any bytes; kind
-// names hold no ':' so the key splits back unambiguously from the left.
-func DrillKey(day, kind, value string) string {
-	return drillPrefix + day + ":" + kind + ":" + value
+// LinksPattern matches every LinksKey, for SCAN.
+const LinksPattern = linksPrefix + "*"
+
+// LinkBuckets is how many buckets a day's tuples are spread over, per
+// kind. More buckets make a reader read fewer other values, and a batch
+// write more chunks; the readers need the writers' number, so changing it
+// needs a flush (-F).
+const LinkBuckets = 32
+
+// LinkBucket is the bucket of value: FNV-1a, so that any bytes spread.
+func LinkBucket(value string) int {
+	h := uint32(2166136261)
+	for i := 0; i < len(value); i++ {
+		h ^= uint32(value[i])
+		h *= 16777619
+	}
+	return int(h % LinkBuckets)
 }
 
-// DrillPattern matches every DrillKey, for SCAN.
-const DrillPattern = drillPrefix + "*"
+// LinksKey is the string of the tuples of day whose value of kind falls in
+// bucket: "alog:links:20261125:src:1f".
+func LinksKey(day, kind string, bucket int) string {
+	const hex = "0123456789abcdef"
+	return linksPrefix + day + ":" + kind + ":" + string([]byte{hex[bucket>>4&15], hex[bucket&15]})
+}
 
-// DrillMember is the member of a DrillKey that stands for value of kind.
-func DrillMember(kind, value string) string { return kind + ":" + value }
+// LinksKeyOf is the LinksKey holding the tuples of day with value of kind.
+func LinksKeyOf(day, kind, value string) string {
+	return LinksKey(day, kind, LinkBucket(value))
+}
 
-// SplitDrillMember splits a DrillKey member into its kind and value.
-func SplitDrillMember(m string) (kind, value string, ok bool) {
-	return strings.Cut(m, ":")
+// SplitLinksKey splits a LinksKey into its day, kind and bucket.
+func SplitLinksKey(key string) (day, kind string, bucket int, ok bool) {
+	rest, found := strings.CutPrefix(key, linksPrefix)
+	if !found {
+		return "", "", 0, false
+	}
+	parts := strings.Split(rest, ":")
+	if len(parts) != 3 || len(parts[0]) != 8 || !kinds.Digits(parts[0]) || len(parts[2]) != 2 {
+		return "", "", 0, false
+	}
+	b, err := strconv.ParseUint(parts[2], 16, 8)
+	if err != nil || b >= LinkBuckets {
+		return "", "", 0, false
+	}
+	return parts[0], parts[1], int(b), true
+}
+
+// The bytes of a LinksKey are chunks, one per batch that appended to it:
+//
+//	chunk  = version (1), uvarint K, K × (uvarint length, kind name),
+//	         uvarint R, R × record
+//	record = uvarint attempts, uvarint V (≤ K), V × (uvarint length, value)
+//
+// A record's values are in the chunk's kind order; V is below K for an
+// attempt that had no derived values (a batch whose enricher came or went
+// as it filled).
+const linksVersion = 1
+
+// ErrBadLinks says a drill-down key holds bytes this daemon did not write.
+var ErrBadLinks = errors.New("drill-down data not in the expected format")
+
+// DecodeLinks calls fn with every record of a LinksKey's bytes: the kinds
+// of its chunk, its attempts, and its values, which point into blob (fn
+// must copy what it keeps). It returns ErrBadLinks, wrapped with the
+// offset, for bytes that are not chunks, and fn's error as it is.
+func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]byte) error) error {
+	var kinds []string
+	var vals [][]byte
+	at := 0
+	bad := func(what string) error {
+		return fmt.Errorf("%w: %s at byte %d of %d", ErrBadLinks, what, at, len(blob))
+	}
+	uvarint := func(limit uint64) (uint64, bool) {
+		v, n := binary.Uvarint(blob[at:])
+		if n <= 0 || v > limit {
+			return 0, false
+		}
+		at += n
+		return v, true
+	}
+	// length reads a length prefix and checks that its bytes follow.
+	length := func() (int, bool) {
+		v, n := binary.Uvarint(blob[at:])
+		if n <= 0 || v > uint64(len(blob)-at-n) {
+			return 0, false
+		}
+		at += n
+		return int(v), true
+	}
+	for at < len(blob) {
+		if blob[at] != linksVersion {
+			return bad("unknown chunk version")
+		}
+		at++
+		nk, ok := uvarint(64)
+		if !ok || nk == 0 {
+			return bad("bad kind count")
+		}
+		kinds = kinds[:0]
+		for range nk {
+			l, ok := length()
+			if !ok {
+				return bad("bad kind name")
+			}
+			kinds = append(kinds, internKind(blob[at:at+l]))
+			at += l
+		}
+		nr, ok := uvarint(uint64(len(blob) - at))
+		if !ok {
+			return bad("bad record count")
+		}
+		for range nr {
+			n, ok := uvarint(1 << 62)
+			if !ok {
+				return bad("bad attempts")
+			}
+			nv, ok := uvarint(nk)
+			if !ok {
+				return bad("bad value count")
+			}
+			vals = vals[:0]
+			for range nv {
+				l, ok := length()
+				if !ok {
+					return bad("bad value")
+				}
+				vals = append(vals, blob[at:at+l:at+l])
+				at += l
+			}
+			if err := fn(kinds, int64(n), vals); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// internKind returns the kind names of this daemon without allocating.
+func internKind(b []byte) string {
+	for _, k := range knownKinds {
+		if string(b) == k {
+			return k
+		}
+	}
+	return string(b)
+}
+
+// knownKinds is never written.
+var knownKinds = kinds.Every()
+
+// linkAppend is one APPEND of the counting script.
+type linkAppend struct {
+	key   string
+	chunk []byte
+}
+
+// appendDayLinks appends to out the chunks of one day's tuples (links,
+// packed by link), one per kind and bucket touched. kindName names the
+// kind of each position of a tuple (Batch.kindName); a tuple longer than
+// nk (an enricher taken off mid-batch) keeps its first nk values.
+func appendDayLinks(out []linkAppend, day string, links map[string]int64, nk int, kindName func(int) string) []linkAppend {
+	if len(links) == 0 {
+		return out
+	}
+	header := []byte{linksVersion}
+	header = binary.AppendUvarint(header, uint64(nk))
+	for k := range nk {
+		header = binary.AppendUvarint(header, uint64(len(kindName(k))))
+		header = append(header, kindName(k)...)
+	}
+	recs := make([][]byte, nk*LinkBuckets)
+	count := make([]int, nk*LinkBuckets)
+	var at []int
+	for tuple, n := range links {
+		at = valueSpans(at[:0], tuple)
+		nv := min(len(at)/2, nk)
+		if nv == 0 {
+			continue
+		}
+		body := tuple[:at[2*nv-1]]
+		for i := range nv {
+			idx := i*LinkBuckets + LinkBucket(tuple[at[2*i]:at[2*i+1]])
+			r := binary.AppendUvarint(recs[idx], uint64(n))
+			r = binary.AppendUvarint(r, uint64(nv))
+			recs[idx] = append(r, body...)
+			count[idx]++
+		}
+	}
+	for idx, r := range recs {
+		if count[idx] == 0 {
+			continue
+		}
+		chunk := make([]byte, 0, len(header)+binary.MaxVarintLen64+len(r))
+		chunk = append(chunk, header...)
+		chunk = binary.AppendUvarint(chunk, uint64(count[idx]))
+		chunk = append(chunk, r...)
+		out = append(out, linkAppend{key: LinksKey(day, kindName(idx/LinkBuckets), idx%LinkBuckets), chunk: chunk})
+	}
+	return out
+}
+
+// valueSpans appends the start and end offsets of each value of a packed
+// tuple.
+func valueSpans(at []int, s string) []int {
+	for i := 0; i < len(s); {
+		l, w := binary.Uvarint([]byte(s[i:min(len(s), i+binary.MaxVarintLen64)]))
+		if w <= 0 || l > uint64(len(s)-i-w) {
+			// Packed by link in this process: cannot happen.
+			return at
+		}
+		at = append(at, i+w, i+w+int(l))
+		i += w + int(l)
+	}
+	return at
 }
 
 // link counts one attempt's tuple of values on agg's day: vals in
@@ -72,95 +289,75 @@ func (b *Batch) link(agg *dayAgg, derived bool, vals ...[]byte) {
 		return
 	}
 	agg.links[string(s)] = 1
-	b.countPairs(agg, s)
+	b.drill++
 }
 
-// countPairs adds to b.drill the drill-down increments a tuple new to
-// agg's day brings: each pair of its values is one increment of each
-// value's set by the other, once per day however many tuples share it
-// (a source trying one user name on five hosts is one pair, not five).
-// Only new tuples come here, so a file of repeated traffic pays nothing.
-func (b *Batch) countPairs(agg *dayAgg, tuple []byte) {
-	at := b.offsets[:0] // start and end of each value in tuple
-	for i := 0; i < len(tuple); {
-		l, w := binary.Uvarint(tuple[i:])
-		at = append(at, i+w, i+w+int(l))
-		i += w + int(l)
-	}
-	b.offsets = at
-	if agg.pairs == nil {
-		agg.pairs = make(map[string]struct{})
-	}
-	p := b.pairScratch[:0]
-	for i := 0; i < len(at); i += 2 {
-		for j := i + 2; j < len(at); j += 2 {
-			// The kinds' indexes, then the first value length-prefixed:
-			// pairs of different kinds or split differently stay apart.
-			p = append(p[:0], byte(i), byte(j))
-			p = binary.AppendUvarint(p, uint64(at[i+1]-at[i]))
-			p = append(p, tuple[at[i]:at[i+1]]...)
-			p = append(p, tuple[at[j]:at[j+1]]...)
-			if _, ok := agg.pairs[string(p)]; !ok {
-				agg.pairs[string(p)] = struct{}{}
-				b.drill += 2
+// Linked is one value of one kind.
+type Linked struct{ Kind, Value string }
+
+// DrillSet names what drill-down answers for one value of one kind on one
+// day.
+type DrillSet struct{ Day, Kind, Value string }
+
+// DrillSets reads every drill-down string of the counting Redis (conn is
+// on DB 1) and sums it per value: for each day, kind and value, the values
+// of the other kinds that went with it, by attempts. It is every answer
+// drill can give, for checks of the whole data (a test's own count, a
+// recount); it reads everything, so it is not for a busy daemon.
+func DrillSets(conn redis.Conn) (map[DrillSet]map[Linked]int64, error) {
+	var keys []string
+	seen := map[string]bool{}
+	for cursor := "0"; ; {
+		r, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", LinksPattern, "COUNT", 1000))
+		if err != nil {
+			return nil, fmt.Errorf("list drill-down keys: %w", err)
+		}
+		cursor, _ = redis.String(r[0], nil)
+		ks, _ := redis.Strings(r[1], nil)
+		for _, k := range ks {
+			if !seen[k] { // SCAN may return a key twice
+				seen[k] = true
+				keys = append(keys, k)
 			}
 		}
-	}
-	b.pairScratch = p
-}
-
-// unpackLink splits a packed tuple (see link) back into its values.
-func unpackLink(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		l, n := binary.Uvarint([]byte(s[:min(len(s), binary.MaxVarintLen64)]))
-		if n <= 0 || l > uint64(len(s)-n) {
-			// Packed by link in this process: cannot happen.
-			return out
+		if cursor == "0" {
+			break
 		}
-		out = append(out, s[n:n+int(l)])
-		s = s[n+int(l):]
 	}
-	return out
-}
-
-// appendLinks appends the drill-down increments of one day's tuples to
-// incrs, all members of one key together (as plan.args needs). kindName
-// names the kind of each position of a tuple (Batch.kindName): a tuple
-// holds the three kinds of every attempt, then the derived ones when the
-// batch had an enricher as the attempt was added.
-// A tuple longer than nk (an enricher taken off mid-batch) keeps its first
-// nk values only.
-func appendLinks(incrs []increment, day string, links map[string]int64, nk int, kindName func(int) string) []increment {
-	if len(links) == 0 {
-		return incrs
-	}
-	sets := make(map[string]map[string]int64)
-	var order []string
-	for tuple, n := range links {
-		vals := unpackLink(tuple)
-		if len(vals) > nk {
-			vals = vals[:nk]
+	out := map[DrillSet]map[Linked]int64{}
+	for _, k := range keys {
+		day, kind, bucket, ok := SplitLinksKey(k)
+		if !ok {
+			return nil, fmt.Errorf("drill-down key %q: not a day, kind and bucket", k)
 		}
-		for i, v := range vals {
-			key := DrillKey(day, kindName(i), v)
-			m := sets[key]
+		b, err := redis.Bytes(conn.Do("GET", k))
+		if err != nil {
+			return nil, fmt.Errorf("read %q: %w", k, err)
+		}
+		err = DecodeLinks(b, func(ks []string, n int64, vals [][]byte) error {
+			i := slices.Index(ks, kind)
+			if i < 0 || i >= len(vals) {
+				return fmt.Errorf("a tuple without a %s value", kind)
+			}
+			if LinkBucket(string(vals[i])) != bucket {
+				return fmt.Errorf("a %s value %q of bucket %d", kind, vals[i], LinkBucket(string(vals[i])))
+			}
+			set := DrillSet{day, kind, string(vals[i])}
+			m := out[set]
 			if m == nil {
-				m = make(map[string]int64, 2)
-				sets[key] = m
-				order = append(order, key)
+				m = map[Linked]int64{}
+				out[set] = m
 			}
-			for j, w := range vals {
+			for j, v := range vals {
 				if j != i {
-					m[DrillMember(kindName(j), w)] += n
+					m[Linked{ks[j], string(v)}] += n
 				}
 			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("read %q: %w", k, err)
 		}
 	}
-	for _, key := range order {
-		for mem, n := range sets[key] {
-			incrs = append(incrs, increment{key, mem, n})
-		}
-	}
-	return incrs
+	return out, nil
 }

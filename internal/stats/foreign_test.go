@@ -96,6 +96,7 @@ func TestApplyRefusesForeignKeys(t *testing.T) {
 		{1, stats.NewestLineKey, []interface{}{"HSET", stats.NewestLineKey, "f", "v"}, "hash", ""},
 		{1, stats.TotalsKey, []interface{}{"SET", stats.TotalsKey, "x"}, "string", ""},
 		{1, stats.FirstSeenKey(stats.KindSrc), []interface{}{"SADD", stats.FirstSeenKey(stats.KindSrc), "x"}, "set", ""},
+		{1, stats.LinksKeyOf("20261128", stats.KindSrc, "5.6.7.8"), []interface{}{"ZADD", stats.LinksKeyOf("20261128", stats.KindSrc, "5.6.7.8"), 1, "x"}, "zset", ""},
 		{1, stats.TotalsKey, []interface{}{"HSET", stats.TotalsKey, "202611", "many"}, "hash", "202611"},
 		{1, stats.TotalsKey, []interface{}{"HSET", stats.TotalsKey, "2026", "9223372036854775806"}, "hash", "2026"},
 		{1, stats.TotalsKey, []interface{}{"HSET", stats.TotalsKey, "20261128", "007"}, "hash", "20261128"},

@@ -30,7 +30,7 @@ import (
 //     MULTI: the attempts are in the file now.
 //  5. Unless a compile is still to draw the day (DayPending, ErrPending:
 //     its files are drawn once more first), DropDrill deletes its
-//     drill-down keys, named by the members of its rankings, and then
+//     drill-down strings (LinkBuckets per kind), and then
 //     DropDay deletes the rankings (UNLINK: Redis frees them in the
 //     background) and their toupdate entries.
 //  6. EndPruning deletes the marker.
@@ -322,13 +322,11 @@ func (s *Store) DayPending(ctx context.Context, day string) error {
 	return nil
 }
 
-// DropDrill deletes the drill-down data of a day being pruned: one key
-// per member of each of its day rankings (drill.go), so the keys are
-// named from the rankings, read with ZSCAN and deleted with UNLINK a few
-// hundred at a time. No walk of the whole key space (a pass that prunes a
-// year of days would walk it hundreds of times), and no command blocks the
-// counting Redis for long. It is part of step 5, runs before DropDay
-// deletes the rankings, and is safe to repeat.
+// DropDrill deletes the drill-down data of a day being pruned: its
+// LinkBuckets strings per kind (drill.go), named without reading anything,
+// deleted with UNLINK (freed off the main thread) one kind at a time. It is
+// part of step 5, runs before DropDay deletes the rankings, and is safe to
+// repeat.
 func (s *Store) DropDrill(ctx context.Context, day string) error {
 	conn, err := s.Stats.GetContext(ctx)
 	if err != nil {
@@ -336,30 +334,15 @@ func (s *Store) DropDrill(ctx context.Context, day string) error {
 	}
 	defer conn.Close()
 	for _, k := range kinds.Every() {
-		key := StatsKey(day, k)
-		cursor := "0"
-		for {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			v, err := redis.Values(conn.Do("ZSCAN", key, cursor, "COUNT", 500))
-			if err != nil {
-				return fmt.Errorf("read the day ranking %s: %w", key, err)
-			}
-			cursor, _ = redis.String(v[0], nil)
-			pairs, _ := redis.Strings(v[1], nil)
-			drill := make([]interface{}, 0, len(pairs)/2)
-			for i := 0; i+1 < len(pairs); i += 2 {
-				drill = append(drill, DrillKey(day, k, pairs[i]))
-			}
-			if len(drill) > 0 {
-				if _, err := conn.Do("UNLINK", drill...); err != nil {
-					return fmt.Errorf("delete the drill-down data of %s: %w", day, err)
-				}
-			}
-			if cursor == "0" {
-				break
-			}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		keys := make([]interface{}, LinkBuckets)
+		for b := range keys {
+			keys[b] = LinksKey(day, k, b)
+		}
+		if _, err := conn.Do("UNLINK", keys...); err != nil {
+			return fmt.Errorf("delete the drill-down data of %s: %w", day, err)
 		}
 	}
 	return nil

@@ -350,3 +350,84 @@ func (s *Store) Scores(ctx context.Context, keys []string, member string) ([]int
 func (s *Store) PeriodTotals(ctx context.Context, periods []string) ([]int64, error) {
 	return s.Totals(ctx, periods)
 }
+
+// ReadStrings calls fn with the bytes of every string of keys that exists,
+// in keys' order, over one connection: the lengths in one round trip, then
+// GETRANGEs of at most ReplyBytes each, pipelined, so that no reply is
+// large for Redis to build and a key of any size is read whole. A string
+// appended to meanwhile (a day still counted into) is read as long as it
+// was when the question started, which ends on a whole chunk (drill.go: a
+// chunk is one APPEND). A key of another type is an error naming it.
+func (s *Store) ReadStrings(ctx context.Context, keys []string, fn func(key string, b []byte) error) error {
+	conn, err := s.Stats.GetContext(ctx)
+	if err != nil {
+		return fmt.Errorf("connect to counting redis: %w", err)
+	}
+	defer conn.Close()
+	for _, k := range keys {
+		if err := conn.Send("STRLEN", k); err != nil {
+			return fmt.Errorf("size of %q: %w", k, err)
+		}
+	}
+	if err := conn.Flush(); err != nil {
+		return fmt.Errorf("read %d strings: %w", len(keys), err)
+	}
+	size := make([]int64, len(keys))
+	for i, k := range keys {
+		if size[i], err = redis.Int64(conn.Receive()); err != nil {
+			return fmt.Errorf("size of %q: %w", k, err)
+		}
+	}
+	type span struct {
+		i      int
+		lo, hi int64
+	}
+	var todo []span
+	for i, n := range size {
+		for lo := int64(0); lo < n; lo += ReplyBytes {
+			todo = append(todo, span{i, lo, min(lo+ReplyBytes, n) - 1})
+		}
+	}
+	var buf []byte // the key being read, when it takes several spans
+	asked, next := 0, 0
+	for done := 0; done < len(todo); done++ {
+		for next < len(todo) && next-done < readWindow {
+			sp := todo[next]
+			if err := conn.Send("GETRANGE", keys[sp.i], sp.lo, sp.hi); err != nil {
+				return fmt.Errorf("read %q: %w", keys[sp.i], err)
+			}
+			next++
+			asked++
+		}
+		if asked > 0 {
+			if err := conn.Flush(); err != nil {
+				return fmt.Errorf("read %d strings: %w", len(keys), err)
+			}
+			asked = 0
+		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("read %d strings: %w", len(keys), err)
+		}
+		sp := todo[done]
+		b, err := redis.Bytes(conn.Receive())
+		if err != nil {
+			return fmt.Errorf("read bytes %d-%d of %q: %w", sp.lo, sp.hi, keys[sp.i], err)
+		}
+		if int64(len(b)) != sp.hi-sp.lo+1 {
+			// Only a flush shortens a string: read no half chunk.
+			return fmt.Errorf("read %q: it shrank while read (a flush?); ask again", keys[sp.i])
+		}
+		whole := sp.lo == 0 && sp.hi == size[sp.i]-1
+		if !whole {
+			buf = append(buf, b...)
+			if sp.hi < size[sp.i]-1 {
+				continue
+			}
+			b, buf = buf, nil
+		}
+		if err := fn(keys[sp.i], b); err != nil {
+			return err
+		}
+	}
+	return nil
+}

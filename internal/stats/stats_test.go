@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -85,19 +86,37 @@ func TestApplyWritesTheOriginalSchema(t *testing.T) {
 		"alog:firstseen:host":     `zset:"web.example.org"=20261124 "web1"=20251231`,
 		"alog:firstseen:username": `zset:""=20261124 "a b"=20251231 "root"=20261125`,
 		"alog:totals":             `hash:"2025"=1 "202512"=1 "20251231"=1 "2026"=3 "202611"=3 "20261124"=1 "20261125"=2`,
-		// Drill-down data: per day, kind and value, the other kinds'
-		// values of the same attempts.
-		"alog:drill:20251231:src:host.example":     `zset:"host:web1"=1 "username:a b"=1`,
-		"alog:drill:20261124:src:2001:db8::1":      `zset:"host:web.example.org"=1 "username:"=1`,
-		"alog:drill:20261125:src:1.2.3.4":          `zset:"host:web1"=2 "username:root"=2`,
-		"alog:drill:20261124:host:web.example.org": `zset:"src:2001:db8::1"=1 "username:"=1`,
-		"alog:drill:20251231:host:web1":            `zset:"src:host.example"=1 "username:a b"=1`,
-		"alog:drill:20251231:username:a b":         `zset:"host:web1"=1 "src:host.example"=1`,
-		"alog:drill:20261125:username:root":        `zset:"host:web1"=2 "src:1.2.3.4"=2`,
-		"alog:drill:20261125:host:web1":            `zset:"src:1.2.3.4"=2 "username:root"=2`,
-		"alog:drill:20261124:username:":            `zset:"host:web.example.org"=1 "src:2001:db8::1"=1`,
+	}
+	// Drill-down data: per day, kind and value, the other kinds' values of
+	// the same attempts.
+	wantDrill := map[string]string{
+		"20251231 src host.example":     `"host:web1"=1 "username:a b"=1`,
+		"20261124 src 2001:db8::1":      `"host:web.example.org"=1 "username:"=1`,
+		"20261125 src 1.2.3.4":          `"host:web1"=2 "username:root"=2`,
+		"20261124 host web.example.org": `"src:2001:db8::1"=1 "username:"=1`,
+		"20251231 host web1":            `"src:host.example"=1 "username:a b"=1`,
+		"20251231 username a b":         `"host:web1"=1 "src:host.example"=1`,
+		"20261125 username root":        `"host:web1"=2 "src:1.2.3.4"=2`,
+		"20261125 host web1":            `"src:1.2.3.4"=2 "username:root"=2`,
+		"20261124 username ":            `"host:web.example.org"=1 "src:2001:db8::1"=1`,
+	}
+	gotDrill := drillView(t, c)
+	for k, v := range wantDrill {
+		if gotDrill[k] != v {
+			t.Errorf("drill-down %s = %s, want %s", k, gotDrill[k], v)
+		}
+	}
+	for k, v := range gotDrill {
+		if _, ok := wantDrill[k]; !ok {
+			t.Errorf("unexpected drill-down %s = %s", k, v)
+		}
 	}
 	got := redistest.Dump(t, c)
+	for k := range got {
+		if strings.HasPrefix(k, "alog:links:") {
+			delete(got, k) // compared above, decoded
+		}
+	}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s = %s, want %s", k, got[k], v)
@@ -376,4 +395,24 @@ func TestCheckRefusesAHalfDoneFlush(t *testing.T) {
 	if err := s.Check(ctx); err != nil {
 		t.Fatalf("Check after a completed flush: %v", err)
 	}
+}
+
+// drillView renders every drill-down answer of the counting Redis (c on DB
+// 1) as "day kind value" → its linked values in order, "kind:value"=n.
+func drillView(t *testing.T, c redis.Conn) map[string]string {
+	t.Helper()
+	sets, err := stats.DrillSets(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for set, linked := range sets {
+		var parts []string
+		for l, n := range linked {
+			parts = append(parts, fmt.Sprintf("%q=%d", l.Kind+":"+l.Value, n))
+		}
+		sort.Strings(parts)
+		out[set.Day+" "+set.Kind+" "+set.Value] = strings.Join(parts, " ")
+	}
+	return out
 }

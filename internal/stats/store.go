@@ -118,6 +118,13 @@ local function groups(step)
   return g
 end
 local zincr, sets, first, lists = groups(2), groups(1), groups(2), groups(1)
+local links = {}
+local nlinks = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, nlinks do
+  links[#links + 1] = i
+  i = i + 2
+end
 local seen = {}
 local nseen = tonumber(ARGV[i])
 i = i + 1
@@ -144,6 +151,9 @@ for _, g in ipairs(sets) do
 end
 for _, g in ipairs(first) do
   r = bad(sdb, g[1], 'zset') if r then return r end
+end
+for _, j in ipairs(links) do
+  r = bad(sdb, ARGV[j], 'string') if r then return r end
 end
 if nt > 0 then
   r = bad(sdb, ARGV[8], 'hash') or bad(sdb, ARGV[9], 'string') or bad(sdb, ARGV[10], 'string') or bad(sdb, ARGV[#ARGV - 1], 'string')
@@ -172,6 +182,7 @@ for _, g in ipairs(zincr) do
 end
 for _, g in ipairs(sets) do bulk('SADD', g[1], nil, g[2], g[3]) end
 for _, g in ipairs(first) do bulk('ZADD', g[1], 'LT', g[2], 2 * g[3]) end
+for _, j in ipairs(links) do redis.call('APPEND', ARGV[j], ARGV[j + 1]) end
 if nt > 0 then
   for j = tot, tot + 2 * nt - 1, 2 do redis.call('HINCRBY', ARGV[8], ARGV[j], ARGV[j + 1]) end
   -- oldest and newest move only outwards, so batches committed in any

@@ -7,25 +7,24 @@ import (
 	"time"
 )
 
-// Work counts what the script will write: a pair of values shared by
-// several tuples once, an attempt repeated not at all.
-func TestWorkCountsDistinctMembersAndPairs(t *testing.T) {
+// Work counts what the script will write: a member of a day once, a
+// tuple of a day once, an attempt repeated not at all.
+func TestWorkCountsDistinctMembersAndTuples(t *testing.T) {
 	b := NewBatch()
 	day := time.Date(2026, 3, 14, 10, 0, 0, 0, time.UTC)
 	for h := 0; h < 5; h++ {
 		b.Add(day, []byte(fmt.Sprint("h", h)), []byte("admin"), []byte("192.0.2.1"))
 	}
-	// 7 members (admin, the source, 5 hosts) × 4, and 11 pairs (admin
-	// with the source once, each with 5 hosts) × 2.
-	if got, want := b.Work(), 7*4+11*2; got != want {
+	// 7 members (admin, the source, 5 hosts) × 3, and 5 tuples.
+	if got, want := b.Work(), 7*3+5; got != want {
 		t.Fatalf("work %d, want %d", got, want)
 	}
 	b.Add(day, []byte("h0"), []byte("admin"), []byte("192.0.2.1"))
-	if got := b.Work(); got != 50 {
+	if got := b.Work(); got != 26 {
 		t.Fatalf("a repeated attempt changed the work to %d", got)
 	}
 	b.Add(day.AddDate(0, 0, 1), []byte("h0"), []byte("admin"), []byte("192.0.2.1"))
-	if got, want := b.Work(), 50+3*4+3*2; got != want || b.Days() != 2 {
+	if got, want := b.Work(), 26+3*3+1; got != want || b.Days() != 2 {
 		t.Fatalf("work %d over %d days, want %d over 2", got, b.Days(), want)
 	}
 	b.Reset()
@@ -34,9 +33,9 @@ func TestWorkCountsDistinctMembersAndPairs(t *testing.T) {
 	}
 }
 
-// Work is an upper bound of the increments the plan holds, drill-down
-// included, whatever the spread of the attempts over days.
-func TestWorkBoundsThePlansIncrements(t *testing.T) {
+// Work is an upper bound of the writes the plan holds (increments and
+// drill-down appends), whatever the spread of the attempts over days.
+func TestWorkBoundsThePlansWrites(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for _, days := range []int{1, 3, 40, 400} {
 		b := NewBatch()
@@ -46,12 +45,13 @@ func TestWorkBoundsThePlansIncrements(t *testing.T) {
 			b.Add(at, []byte(fmt.Sprint("h", r.IntN(7))), []byte(fmt.Sprint("u", r.IntN(300))), []byte(fmt.Sprint("s", r.IntN(900))))
 		}
 		p := b.planWith(true, nil)
-		if b.Work() < len(p.incrs) {
-			t.Errorf("%d days: work %d under the plan's %d increments", days, b.Work(), len(p.incrs))
+		writes := len(p.incrs) + len(p.links)
+		if b.Work() < writes {
+			t.Errorf("%d days: work %d under the plan's %d writes", days, b.Work(), writes)
 		}
 		// Not far above either, or batches would be cut for nothing.
-		if b.Work() > 2*len(p.incrs) {
-			t.Errorf("%d days: work %d over twice the plan's %d increments", days, b.Work(), len(p.incrs))
+		if b.Work() > 3*writes {
+			t.Errorf("%d days: work %d over three times the plan's %d writes", days, b.Work(), writes)
 		}
 	}
 }
