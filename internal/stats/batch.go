@@ -154,9 +154,9 @@ func (b *Batch) Days() int { return len(b.order) }
 // included. Each distinct member of a day counts 3: one increment of the
 // day's ranking, of its month's and of its year's (fewer when the month or
 // year has it from another day of the batch). Each distinct tuple of a day
-// counts 1, for its bytes in the drill-down chunks (drill.go). A caller
-// that must keep scripts short cuts its batches by it; Add keeps it as it
-// goes.
+// counts one per kind while the day has at most LinkBuckets of them (each
+// opens a drill-down chunk per kind), then 1 (drill.go). A caller that
+// must keep scripts short cuts its batches by it; Add keeps it as it goes.
 func (b *Batch) Work() int { return 3*b.members + b.drill }
 
 // kindIndex maps the kinds to dayAgg.members.

@@ -289,7 +289,17 @@ func (b *Batch) link(agg *dayAgg, derived bool, vals ...[]byte) {
 		return
 	}
 	agg.links[string(s)] = 1
-	b.drill++
+	// Work: a day's first tuples each open a chunk per kind (an APPEND,
+	// often of a new key); past LinkBuckets tuples they mostly join
+	// chunks already open, and cost their bytes.
+	if len(agg.links) <= LinkBuckets {
+		b.drill += len(vals)
+		if derived {
+			b.drill += len(b.derivedVals)
+		}
+	} else {
+		b.drill++
+	}
 }
 
 // Linked is one value of one kind.

@@ -15,16 +15,17 @@ func TestWorkCountsDistinctMembersAndTuples(t *testing.T) {
 	for h := 0; h < 5; h++ {
 		b.Add(day, []byte(fmt.Sprint("h", h)), []byte("admin"), []byte("192.0.2.1"))
 	}
-	// 7 members (admin, the source, 5 hosts) × 3, and 5 tuples.
-	if got, want := b.Work(), 7*3+5; got != want {
+	// 7 members (admin, the source, 5 hosts) × 3, and 5 tuples × 3
+	// kinds.
+	if got, want := b.Work(), 7*3+5*3; got != want {
 		t.Fatalf("work %d, want %d", got, want)
 	}
 	b.Add(day, []byte("h0"), []byte("admin"), []byte("192.0.2.1"))
-	if got := b.Work(); got != 26 {
+	if got := b.Work(); got != 36 {
 		t.Fatalf("a repeated attempt changed the work to %d", got)
 	}
 	b.Add(day.AddDate(0, 0, 1), []byte("h0"), []byte("admin"), []byte("192.0.2.1"))
-	if got, want := b.Work(), 26+3*3+1; got != want || b.Days() != 2 {
+	if got, want := b.Work(), 36+3*3+3; got != want || b.Days() != 2 {
 		t.Fatalf("work %d over %d days, want %d over 2", got, b.Days(), want)
 	}
 	b.Reset()
