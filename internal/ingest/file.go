@@ -233,7 +233,7 @@ func (c *chunk) count(p *batchParser, ref time.Time, apply func(p *batchParser, 
 // else (the queue's workers, the API, the compile) gets the counting
 // Redis. Lines in time order touch a day or two per chunk and repeat their
 // values, so a chunk stays whole; lines in random order over a year (a
-// backfill of merged logs) bring new members, new drill-down keys and
+// backfill of merged logs) bring new members, new drill-down chunks and
 // another day on nearly every line, and a whole chunk of them held the
 // counting Redis for seconds. See the README's Performance section for the
 // figures this was chosen from (1,000,000 attempts in random order over
@@ -248,7 +248,7 @@ const fileWork = 16000
 // about twice the time of a sequential one of the same Work.
 const dayWork = 24
 
-// fileCost is what fileWork bounds. Work counts the drill-down increments
+// fileCost is what fileWork bounds. Work counts the drill-down chunks
 // even with drilldown = false, so batches are then cut a little early:
 // still correct, and a sequential chunk stays whole either way.
 func fileCost(b *stats.Batch) int { return b.Work() + dayWork*b.Days() }

@@ -249,9 +249,8 @@ func (p *Pruner) PruneDay(ctx context.Context, day string) error {
 			return err
 		}
 	}
-	// The drill-down keys are named by the members of the day rankings,
-	// so they go first, while the rankings still name them; a compile
-	// still to draw the day keeps both.
+	// The drill-down keys go first, then the rankings; a compile still to
+	// draw the day keeps both.
 	if err := p.Store.DayPending(ctx, day); err != nil {
 		return err
 	}
