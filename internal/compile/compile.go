@@ -16,9 +16,10 @@
 // it is small (at most SmallRanking rows), which is written every time.
 // The CSVs stay exact because:
 //
-//   - a full CSV is written from a snapshot of its key (stats.OpenSnapshot),
-//     so it is always the exact ranking at the instant of its write, never
-//     a mix of two moments;
+//   - a full CSV is read in place, and read again from a snapshot of its
+//     key (stats.OpenSnapshot) if its period was counted into meanwhile
+//     (stats.OpenStable), so it is always the exact ranking at one instant,
+//     never a mix of two moments;
 //   - a key whose full CSV was not written stays in the compiling set in
 //     Redis (it is not marked done), so it is drawn again and its CSV is
 //     written by a later compile even if the key never changes again, by
@@ -55,6 +56,7 @@ type Store interface {
 	Top(ctx context.Context, key string, n int) ([]stats.Entry, error)
 	Summarize(ctx context.Context, period, kind string) (stats.Summary, error)
 	OpenSnapshot(ctx context.Context, key string, chunk, maxBytes int) (*stats.Ranking, error)
+	OpenStable(ctx context.Context, key, period string, chunk, maxBytes int) (*stats.Ranking, error)
 	ReadIndex(ctx context.Context) (stats.Index, error)
 	// Names reads the names beside the values of a named kind (SPEC §13).
 	Names(ctx context.Context, kind string, values []string) ([]string, error)
@@ -400,10 +402,27 @@ func (c *Compiler) renderKey(ctx context.Context, key string, full bool) (keyOut
 	return out, nil
 }
 
-// writeRanking writes the full CSV of key from a snapshot of it and
-// returns its number of rows.
+// writeRanking writes the full CSV of key, read in place when nothing is
+// counted into its period meanwhile, else from a snapshot, and returns its
+// number of rows.
 func (c *Compiler) writeRanking(ctx context.Context, key, period, kind string) (int64, error) {
-	rk, err := c.Store.OpenSnapshot(ctx, key, 10000, stats.ReplyBytes)
+	rows, err := c.writeRankingFrom(ctx, key, period, kind, false)
+	if errors.Is(err, stats.ErrMoved) {
+		// Counted into during the read: the file was not replaced, and
+		// the copy taken now is one moment.
+		return c.writeRankingFrom(ctx, key, period, kind, true)
+	}
+	return rows, err
+}
+
+func (c *Compiler) writeRankingFrom(ctx context.Context, key, period, kind string, snapshot bool) (int64, error) {
+	open := c.Store.OpenStable
+	if snapshot {
+		open = func(ctx context.Context, key, _ string, chunk, maxBytes int) (*stats.Ranking, error) {
+			return c.Store.OpenSnapshot(ctx, key, chunk, maxBytes)
+		}
+	}
+	rk, err := open(ctx, key, period, 10000, stats.ReplyBytes)
 	if err != nil {
 		return 0, err
 	}

@@ -161,3 +161,45 @@ func TestCompileAllAndCSVOrder(t *testing.T) {
 		}
 	}
 }
+
+// movingStore counts one more attempt into the ranking it opens in place,
+// as a live period is counted into while its CSV is read.
+type movingStore struct {
+	*stats.Store
+	t     *testing.T
+	moved int
+}
+
+func (m *movingStore) OpenStable(ctx context.Context, key, period string, chunk, maxBytes int) (*stats.Ranking, error) {
+	r, err := m.Store.OpenStable(ctx, key, period, chunk, maxBytes)
+	if err == nil && key == "20261125:statsusername" {
+		m.moved++
+		add(m.t, m.Store, "2026-11-25T11:00:00Z", "h", "late", "192.0.2.9")
+	}
+	return r, err
+}
+
+// A full CSV read in place while its period is counted into is read again
+// from a snapshot: the file holds one moment, the later one.
+func TestFullCSVReadAgainWhenCountedInto(t *testing.T) {
+	c, s := setup(t)
+	ctx := context.Background()
+	for i, u := range []string{"b", "a", "a"} {
+		add(t, s, "2026-11-25T10:00:0"+string(rune('0'+i))+"Z", "h", u, "192.0.2.1")
+	}
+	m := &movingStore{Store: s, t: t}
+	c.Store = m
+	if _, err := c.Compile(ctx, true); err != nil {
+		t.Fatal(err)
+	}
+	if m.moved == 0 {
+		t.Fatal("the day's user name ranking was not read in place; the test proves nothing")
+	}
+	b, err := os.ReadFile(filepath.Join(c.Dir, "20261125", "20261125:statsusername.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(b), "value,count\n\"a\",2\n\"b\",1\n\"late\",1\n"; got != want {
+		t.Fatalf("csv %q, want %q", got, want)
+	}
+}
