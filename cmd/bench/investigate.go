@@ -450,9 +450,11 @@ func (b *bench) investigate(ctx context.Context) error {
 	if r.LoadSeconds, err = b.invLoad(ctx, onConf, path, "drilldown = true", n); err != nil {
 		return err
 	}
-	if r.LoadLongestScriptMs, err = b.cnt.longestFileScript(); err != nil {
+	var size int
+	if r.LoadLongestScriptMs, size, err = b.cnt.longestFileScript(); err != nil {
 		return err
 	}
+	b.say("investigate: longest counting script of the load %.1f ms, %s arguments", r.LoadLongestScriptMs, thousands(float64(size)))
 	if err := os.Remove(path); err != nil {
 		return fmt.Errorf("remove the year's file: %w", err)
 	}

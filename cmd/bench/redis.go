@@ -260,10 +260,11 @@ func (s *redisServer) fileScriptLog() error {
 // fileScriptLog, in milliseconds (0 when none took 10 ms): while one
 // runs, nothing else gets the counting Redis. The run's scripts are told
 // from the compile's by their batch record key (ARGV[3], alog:applied:file-…).
-func (s *redisServer) longestFileScript() (float64, error) {
+// size is the number of arguments of that script (its batch's size).
+func (s *redisServer) longestFileScript() (ms float64, size int, err error) {
 	entries, err := redis.Values(s.do(0, "SLOWLOG", "GET", -1))
 	if err != nil {
-		return 0, fmt.Errorf("read the counting redis's SLOWLOG: %w", err)
+		return 0, 0, fmt.Errorf("read the counting redis's SLOWLOG: %w", err)
 	}
 	var longest int64
 	for _, e := range entries {
@@ -275,7 +276,13 @@ func (s *redisServer) longestFileScript() (float64, error) {
 		args, _ := redis.Strings(f[3], nil)
 		if len(args) > 5 && args[0] == "EVALSHA" && strings.HasPrefix(args[5], "alog:applied:file-") && us > longest {
 			longest = us
+			// SLOWLOG keeps 32 arguments, the last saying how many more.
+			size = len(args) - 1
+			if n, ok := strings.CutPrefix(args[len(args)-1], "... ("); ok {
+				more, _ := strconv.Atoi(strings.Fields(n)[0])
+				size += more
+			}
 		}
 	}
-	return float64(longest) / 1000, nil
+	return float64(longest) / 1000, size, nil
 }

@@ -880,7 +880,7 @@ func (b *bench) file(ctx context.Context) error {
 		return err
 	}
 	r.CountingRedisCPU = cnt1 - cnt0
-	if r.LongestScriptMs, err = b.cnt.longestFileScript(); err != nil {
+	if r.LongestScriptMs, _, err = b.cnt.longestFileScript(); err != nil {
 		return err
 	}
 	recs, err := p.records()
