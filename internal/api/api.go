@@ -15,7 +15,7 @@
 // The merging happens here, in the daemon, from chunked reads: no command
 // that costs Redis time in proportion to the range runs there, so a
 // question over ten years never holds up counting for more than one chunk.
-// At most maxComputing questions are computed at once; the others wait
+// At most Computing() questions are computed at once; the others wait
 // (within the web server's timeouts).
 //
 // Answers of top and drill are cached with the attempts total of every
@@ -34,6 +34,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"time"
 	"unicode/utf8"
 
@@ -60,6 +61,9 @@ type Options struct {
 	// "today" (which decides what is still being counted into) is its.
 	Location *time.Location
 	Now      func() time.Time
+	// AfterFunc runs f after d (time.AfterFunc when nil): the pause
+	// before a computing slot is free again (acquire).
+	AfterFunc func(d time.Duration, f func())
 	// NoDrill says drill-down data is not recorded (drilldown = false):
 	// /api/v1/drill answers 400 saying so.
 	NoDrill bool
@@ -71,9 +75,13 @@ type Options struct {
 	Log   *slog.Logger
 }
 
-// maxComputing bounds the questions computed at once: each reads Redis
-// over its own connections, and counting must keep most of Redis's time.
-const maxComputing = 2
+// Computing bounds the questions computed at once: half the cores the
+// daemon may use, at least one. A question over a year merges hundreds of
+// thousands of values, most of a core for most of a second, and the
+// counting (parsing in the daemon, the scripts in Redis) must keep the
+// other half: on two cores, one question at a time; the others wait their
+// turn within the web server's timeouts.
+func Computing() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
 // readers is how many connections one question reads its sets over.
 const readers = 2
@@ -81,7 +89,7 @@ const readers = 2
 // Connections is how many counting-Redis connections the API uses at most
 // (its Store's pool size): the questions computed at once, and one more
 // for the cheap reads (totals, series) that do not wait for a slot.
-const Connections = maxComputing*readers + 1
+func Connections() int { return Computing()*readers + 1 }
 
 // API is the http.Handler of everything under Prefix.
 type API struct {
@@ -104,7 +112,10 @@ func New(o Options) (*API, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &API{o: o, slots: make(chan struct{}, maxComputing), cache: newCache(cacheEntries)}, nil
+	if o.AfterFunc == nil {
+		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
+	}
+	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries)}, nil
 }
 
 // ServeHTTP answers GET requests under Prefix.
@@ -271,10 +282,18 @@ func cover(from, to time.Time, liveFrom string) []string {
 }
 
 // acquire takes a computing slot, or fails when the request goes away.
+// The slot is given back as long after release as the computation held it
+// (AfterFunc): questions asked without pause then compute half of the time
+// at most, and counting, which shares the cores and the counting Redis,
+// keeps the rest. One question alone is answered as fast as ever; the
+// next one waits.
 func (a *API) acquire(ctx context.Context) (func(), error) {
 	select {
 	case a.slots <- struct{}{}:
-		return func() { <-a.slots }, nil
+		began := time.Now()
+		return func() {
+			a.o.AfterFunc(time.Since(began), func() { <-a.slots })
+		}, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -173,7 +173,7 @@ func (d *Daemon) investigation() (*api.API, error) {
 	cfg := d.cfg
 	return api.New(api.Options{
 		Store: &stats.Store{
-			Stats:         d.countingPool(stats.StatsDB, api.Connections),
+			Stats:         d.countingPool(stats.StatsDB, api.Connections()),
 			MaxValueBytes: cfg.MaxValueBytes,
 		},
 		Location: cfg.Location,
