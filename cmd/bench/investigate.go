@@ -691,7 +691,11 @@ func (b *bench) invIngest(ctx context.Context, p *daemonProc, base string, d *in
 	}
 	run := func(label string, seq int) (float64, error) {
 		lines := d.invLines(m, seq, uint64(seq)+7)
-		b.say("investigate: %s queue lines %s", thousands(float64(m)), label)
+		waited, err := b.cnt.quietPersistence(ctx, 5*time.Minute)
+		if err != nil {
+			return 0, err
+		}
+		b.say("investigate: %s queue lines %s (after %.1f s waiting for an AOF rewrite to end)", thousands(float64(m)), label, waited.Seconds())
 		t0 := time.Now()
 		if err := b.push(ctx, lines); err != nil {
 			return 0, err
