@@ -64,9 +64,6 @@ type Options struct {
 	// AfterFunc runs f after d (time.AfterFunc when nil): the pause
 	// before a computing slot is free again (acquire).
 	AfterFunc func(d time.Duration, f func())
-	// KeepGC leaves the garbage collector's percent alone while questions
-	// compute (see ComputingGCPercent): the operator set GOGC.
-	KeepGC bool
 	// NoDrill says drill-down data is not recorded (drilldown = false):
 	// /api/v1/drill answers 400 saying so.
 	NoDrill bool
@@ -99,7 +96,6 @@ type API struct {
 	o     Options
 	slots chan struct{} // a token per question being computed
 	cache *cache
-	gc    *gcBoost
 }
 
 // New returns the API.
@@ -119,8 +115,7 @@ func New(o Options) (*API, error) {
 	if o.AfterFunc == nil {
 		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
-	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries),
-		gc: &gcBoost{off: o.KeepGC}}, nil
+	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries)}, nil
 }
 
 // ServeHTTP answers GET requests under Prefix.
@@ -296,9 +291,7 @@ func (a *API) acquire(ctx context.Context) (func(), error) {
 	select {
 	case a.slots <- struct{}{}:
 		began := time.Now()
-		a.gc.begin()
 		return func() {
-			a.gc.end()
 			a.o.AfterFunc(time.Since(began), func() { <-a.slots })
 		}, nil
 	case <-ctx.Done():

@@ -181,7 +181,6 @@ func (d *Daemon) investigation() (*api.API, error) {
 		NoDrill:  !cfg.Drilldown,
 		Kinds:    activeKinds(d.geoip),
 		Log:      d.log,
-		KeepGC:   os.Getenv("GOGC") != "",
 	})
 }
 
