@@ -61,9 +61,6 @@ type Options struct {
 	// "today" (which decides what is still being counted into) is its.
 	Location *time.Location
 	Now      func() time.Time
-	// AfterFunc runs f after d (time.AfterFunc when nil): the pause
-	// before a computing slot is free again (acquire).
-	AfterFunc func(d time.Duration, f func())
 	// NoDrill says drill-down data is not recorded (drilldown = false):
 	// /api/v1/drill answers 400 saying so.
 	NoDrill bool
@@ -111,9 +108,6 @@ func New(o Options) (*API, error) {
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
-	}
-	if o.AfterFunc == nil {
-		o.AfterFunc = func(d time.Duration, f func()) { time.AfterFunc(d, f) }
 	}
 	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries)}, nil
 }
@@ -282,18 +276,10 @@ func cover(from, to time.Time, liveFrom string) []string {
 }
 
 // acquire takes a computing slot, or fails when the request goes away.
-// The slot is given back as long after release as the computation held it
-// (AfterFunc): questions asked without pause then compute half of the time
-// at most, and counting, which shares the cores and the counting Redis,
-// keeps the rest. One question alone is answered as fast as ever; the
-// next one waits.
 func (a *API) acquire(ctx context.Context) (func(), error) {
 	select {
 	case a.slots <- struct{}{}:
-		began := time.Now()
-		return func() {
-			a.o.AfterFunc(time.Since(began), func() { <-a.slots })
-		}, nil
+		return func() { <-a.slots }, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -548,55 +547,4 @@ func next(p string) string {
 	}
 	t, _ := parseDay(p + "01")
 	return t.AddDate(0, 1, 0).Format("200601")
-}
-
-// A computing slot rests after a question as long as the question held it,
-// so that questions asked without pause leave counting half of the time;
-// the answer itself does not wait.
-func TestComputingSlotRestsAsLongAsItWorked(t *testing.T) {
-	f := newFixture(t, 200, false)
-	var mu sync.Mutex
-	var pauses []time.Duration
-	var frees []func()
-	a, err := New(Options{Store: f.store, Location: time.UTC, Now: func() time.Time { return f.now },
-		AfterFunc: func(d time.Duration, free func()) {
-			mu.Lock()
-			defer mu.Unlock()
-			pauses = append(pauses, d)
-			frees = append(frees, free)
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(a)
-	defer srv.Close()
-	// Different ranges, so that none is answered from the cache.
-	for i := range cap(a.slots) {
-		from, to := dayName(f.now.AddDate(0, 0, -30-i)), dayName(f.now.AddDate(0, 0, -2))
-		if code, body := get(t, srv.URL+"/api/v1/top?kind=src&from="+from+"&to="+to); code != 200 {
-			t.Fatalf("top: %d %s", code, body)
-		}
-	}
-	mu.Lock()
-	n := len(frees)
-	mu.Unlock()
-	if n != cap(a.slots) || len(a.slots) != cap(a.slots) {
-		t.Fatalf("after %d questions answered: %d pauses asked, %d of %d slots held; want every slot resting", cap(a.slots), n, len(a.slots), cap(a.slots))
-	}
-	for _, d := range pauses {
-		if d <= 0 {
-			t.Errorf("a slot rests %v after a question that read Redis", d)
-		}
-	}
-	for _, free := range frees {
-		free()
-	}
-	if len(a.slots) != 0 {
-		t.Fatalf("%d slots still held after their pauses", len(a.slots))
-	}
-	// A cached answer takes no slot.
-	from, to := dayName(f.now.AddDate(0, 0, -30)), dayName(f.now.AddDate(0, 0, -2))
-	if code, _ := get(t, srv.URL+"/api/v1/top?kind=src&from="+from+"&to="+to); code != 200 || len(a.slots) != 0 {
-		t.Fatalf("cached top: %d, %d slots held", code, len(a.slots))
-	}
 }

@@ -116,7 +116,7 @@ func TestExploreServedByDaemonInChromium(t *testing.T) {
 	chromium := chromiumOrSkip(t)
 	rs := redistest.Start(t, redistest.Options{})
 	pool := func(db int) *redis.Pool {
-		return &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", rs.Addr(), redis.DialDatabase(db)) }, MaxActive: api.Connections + 2, Wait: true}
+		return &redis.Pool{Dial: func() (redis.Conn, error) { return redis.Dial("tcp", rs.Addr(), redis.DialDatabase(db)) }, MaxActive: api.Connections() + 2, Wait: true}
 	}
 	st := &stats.Store{Stats: pool(stats.StatsDB), Attempts: pool(stats.AttemptsDB)}
 	t.Cleanup(func() { st.Stats.Close(); st.Attempts.Close() })
