@@ -112,7 +112,7 @@ var ErrBadLinks = errors.New("drill-down data not in the expected format")
 // must copy what it keeps). It returns ErrBadLinks, wrapped with the
 // offset, for bytes that are not chunks, and fn's error as it is.
 func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]byte) error) error {
-	var kinds []string
+	var names []string
 	var vals [][]byte
 	at := 0
 	bad := func(what string) error {
@@ -144,13 +144,13 @@ func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]b
 		if !ok || nk == 0 {
 			return bad("bad kind count")
 		}
-		kinds = kinds[:0]
+		names = names[:0]
 		for range nk {
 			l, ok := length()
 			if !ok {
 				return bad("bad kind name")
 			}
-			kinds = append(kinds, internKind(blob[at:at+l]))
+			names = append(names, internKind(blob[at:at+l]))
 			at += l
 		}
 		nr, ok := uvarint(uint64(len(blob) - at))
@@ -175,7 +175,7 @@ func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]b
 				vals = append(vals, blob[at:at+l:at+l])
 				at += l
 			}
-			if err := fn(kinds, int64(n), vals); err != nil {
+			if err := fn(names, int64(n), vals); err != nil {
 				return err
 			}
 		}
