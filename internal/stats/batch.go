@@ -58,7 +58,7 @@ type dayAgg struct {
 	memos []memo
 	until int64
 	// links counts the attempts of this day by their whole tuple of
-	// values (see drill.go), from which the drill-down increments are
+	// values (see drill.go), from which the drill-down chunks are
 	// planned when the store records them.
 	links map[string]int64
 }
@@ -210,10 +210,10 @@ func (s *Store) prunedDays(b *Batch) map[string]bool {
 }
 
 // plan sums the batch's days into months and years, without drill-down
-// increments.
+// chunks.
 func (b *Batch) plan() plan { return b.planWith(false, nil) }
 
-// planWith is plan, with the drill-down increments of every day when drill
+// planWith is plan, with the drill-down chunks of every day when drill
 // is set (see drill.go). The days in pruned count like a coarse batch's:
 // into months, years, totals and first-seen days, and DB 0.
 func (b *Batch) planWith(drill bool, pruned map[string]bool) plan {
