@@ -78,7 +78,7 @@ func (d *Daemon) health(ctx context.Context) web.Status {
 		if err != nil {
 			st.CountingError = err.Error()
 		} else if !st.CountingRedis {
-			st.CountingError = "a key a batch writes holds another type; see the log"
+			st.CountingError = "a key a batch writes holds another type, or a drill-down string is full; see the log"
 		}
 	}()
 	wg.Wait()

@@ -304,6 +304,7 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 			err = in.o.Store.Apply(work, batch, &rec)
 		}
 		var foreign *stats.ForeignKeyError
+		var full *stats.DrillFullError
 		switch {
 		case err == nil:
 			in.o.CountingOutage.OK(began)
@@ -319,17 +320,22 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 			in.o.Log.Error("not counting a batch: the queue belongs to another daemon now", "batch", rec.ID, "err", err)
 			<-ctx.Done()
 			return false, false
-		case errors.As(err, &foreign):
+		case errors.As(err, &foreign), errors.As(err, &full):
 			// Nothing was applied: a key the batch writes holds another
-			// type (a foreign writer). Counting waits until it is repaired;
-			// the batch stays in flight, not acknowledged.
+			// type (a foreign writer), or a drill-down string is full.
+			// Counting waits until the operator acts; the batch stays in
+			// flight, not acknowledged.
 			in.o.CountingOutage.OK(began)
 			if !refused {
 				refused = true
 				in.foreignN.Add(1)
 				in.o.Metrics.CountingBlocked.Set(1)
 			}
-			in.reportForeign(foreign)
+			if foreign != nil {
+				in.reportForeign(foreign.Key, "not counting: a key the batch writes holds another type; the batch stays in the queue and is counted once the key is repaired", err)
+			} else {
+				in.reportForeign(full.Key, "not counting: a drill-down string of the counting redis is full; the batch stays in the queue", err)
+			}
 			if !in.sleep(ctx, in.o.BackoffMax) {
 				return false, false
 			}
@@ -343,17 +349,17 @@ func (in *Ingester) countOnce(ctx, work context.Context, batch *stats.Batch, rec
 	}
 }
 
-// reportForeign logs a key of the wrong type once, however often the
+// reportForeign logs a key that refuses the batch once, however often the
 // batch is retried.
-func (in *Ingester) reportForeign(err *stats.ForeignKeyError) {
+func (in *Ingester) reportForeign(key, msg string, err error) {
 	in.o.Metrics.ForeignKeyRefusals.Inc()
 	in.foreignMu.Lock()
 	defer in.foreignMu.Unlock()
-	if in.foreign[err.Key] {
+	if in.foreign[key] {
 		return
 	}
-	in.foreign[err.Key] = true
-	in.o.Log.Error("not counting: a key the batch writes holds another type; the batch stays in the queue and is counted once the key is repaired", "err", err)
+	in.foreign[key] = true
+	in.o.Log.Error(msg, "err", err)
 }
 
 func (in *Ingester) repaired(refused bool) {

@@ -186,8 +186,10 @@ type plan struct {
 	firstKinds []string
 	// seen holds the remembered lines by day, days in order.
 	seen []seenDay
-	// links are the drill-down chunks to append (drill.go).
-	links []linkAppend
+	// links are the drill-down chunks to append (drill.go), and linkMax
+	// the length no drill-down string may pass.
+	links   []linkAppend
+	linkMax int
 }
 
 // prunedDays is the set of the batch's days that Pruned names, nil
@@ -342,13 +344,13 @@ func pick[T any](m map[string]T, order []string) []T {
 //	(key, m, m items): sorted sets to ZINCRBY (items: by, member),
 //	toupdate sets to SADD (items: member), first-seen sorted sets to
 //	ZADD LT (items: day, member), attempt lists to RPUSH (items: element),
-//	then the drill-down strings to APPEND to, a count L and L times
-//	(key, chunk), then the memory of counted lines: a count D and D times (SeenKey,
+//	then the drill-down strings to APPEND to, a count L, the most bytes a
+//	string may hold, and L times (key, chunk), then the memory of counted lines: a count D and D times (SeenKey,
 //	bucket key prefix, until, m, m LineIDs),
 //	and last the newest-line key and the batch's newest stamp (read by
 //	the script as ARGV[#ARGV-1] and ARGV[#ARGV]).
 func (p plan) args(rec *Applied) []interface{} {
-	n := 21 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3 + 2*len(p.links)
+	n := 22 + 2*len(p.totals) + 3*len(p.incrs) + len(p.records)*3 + 2*len(p.links)
 	for g := range p.toupdate {
 		n += len(p.toupdate[g]) + 2
 	}
@@ -427,7 +429,7 @@ func (p plan) args(rec *Applied) []interface{} {
 		}
 	}
 
-	a = append(a, len(p.links))
+	a = append(a, len(p.links), max(p.linkMax, 1))
 	for _, l := range p.links {
 		a = append(a, l.key, l.chunk)
 	}

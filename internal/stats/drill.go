@@ -104,6 +104,25 @@ func SplitLinksKey(key string) (day, kind string, bucket int, ok bool) {
 // as it filled).
 const linksVersion = 1
 
+// MaxLinkBytes is the most a drill-down string holds: Redis's own limit of
+// a string (proto-max-bulk-len, 512 MB by default). One kind's bucket of
+// one day reaches it with some 13 million distinct tuples (a single host
+// attacked that day by that many pairs of source and user name).
+const MaxLinkBytes = 512 << 20
+
+// DrillFullError refuses a batch that would take a drill-down string past
+// MaxLinkBytes: nothing of the batch was written, and counting cannot go on
+// with drill-down data for that day.
+type DrillFullError struct {
+	Key                  string
+	Bytes, Adding, Limit int64
+}
+
+func (e *DrillFullError) Error() string {
+	return fmt.Sprintf("the drill-down data %q in DB 1 of the counting redis holds %d bytes, and this batch's %d more would pass the %d a redis string can hold (one day's tuples of one bucket of values); nothing was counted meanwhile. Set drilldown = false in analyzer.toml and restart to count without drill-down data",
+		e.Key, e.Bytes, e.Adding, e.Limit)
+}
+
 // ErrBadLinks says a drill-down key holds bytes this daemon did not write.
 var ErrBadLinks = errors.New("drill-down data not in the expected format")
 

@@ -206,3 +206,48 @@ func TestApplyLargeBatch(t *testing.T) {
 		t.Errorf("source counted %d times, want %d", got, n)
 	}
 }
+
+// A batch that would take a drill-down string past its limit is refused
+// whole, and applies once drill-down data is off.
+func TestApplyRefusesAFullDrillDownString(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	ctx := context.Background()
+	day := at("2026-11-27T10:00:00Z")
+	first := stats.NewBatch()
+	first.Add(day, []byte("h"), []byte("root"), []byte("1.2.3.4"))
+	if err := s.Apply(ctx, first, nil); err != nil {
+		t.Fatal(err)
+	}
+	// The host's string holds one chunk now; the limit leaves room for
+	// no second one.
+	hostKey := stats.LinksKeyOf("20261127", stats.KindHost, "h")
+	held, err := redis.Int(srv.Conn(1).Do("STRLEN", hostKey))
+	if err != nil || held == 0 {
+		t.Fatalf("STRLEN %s = %d, %v", hostKey, held, err)
+	}
+	s.LinkBytesMax = held + 10
+	before := dumpAll(t, srv)
+	second := stats.NewBatch()
+	second.Add(day, []byte("h"), []byte("admin"), []byte("5.6.7.8"))
+	err = s.Apply(ctx, second, nil)
+	var full *stats.DrillFullError
+	if !errors.As(err, &full) || !strings.HasPrefix(full.Key, "alog:links:20261127:") || full.Limit != int64(held+10) || full.Bytes+full.Adding <= full.Limit {
+		t.Fatalf("Apply = %v; want a *DrillFullError naming a string of the day past %d bytes", err, held+10)
+	}
+	if n, _ := redis.Int64(srv.Conn(1).Do("STRLEN", full.Key)); n != full.Bytes {
+		t.Errorf("%s holds %d bytes; the error says %d", full.Key, n, full.Bytes)
+	}
+	for _, part := range []string{full.Key, fmt.Sprint(held + 10), "drilldown = false", "nothing was counted"} {
+		if !strings.Contains(err.Error(), part) {
+			t.Errorf("message %q does not say %q", err, part)
+		}
+	}
+	if d := diff(before, dumpAll(t, srv)); len(d) > 0 {
+		t.Fatalf("a refused batch wrote: %v", d)
+	}
+	s.NoDrill = true
+	if err := s.Apply(ctx, second, nil); err != nil {
+		t.Fatalf("without drill-down data: %v", err)
+	}
+}

@@ -40,6 +40,9 @@ type Store struct {
 	// Lease is how long a consumer lock or the compile lease outlives its
 	// holder's last renewal (lock.go, lease.go); DefaultLease when zero.
 	Lease time.Duration
+	// LinkBytesMax bounds a drill-down string (MaxLinkBytes when zero):
+	// a batch that would take one past it is refused (*DrillFullError).
+	LinkBytesMax int
 	// MaxValueBytes is max_value_bytes: no value is counted longer, which
 	// sizes the chunks of the query reads (ReadSets).
 	// DefaultMaxValueBytes when zero.
@@ -119,8 +122,8 @@ local function groups(step)
 end
 local zincr, sets, first, lists = groups(2), groups(1), groups(2), groups(1)
 local links = {}
-local nlinks = tonumber(ARGV[i])
-i = i + 1
+local nlinks, linkMax = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
+i = i + 2
 for _ = 1, nlinks do
   links[#links + 1] = i
   i = i + 2
@@ -152,8 +155,16 @@ end
 for _, g in ipairs(first) do
   r = bad(sdb, g[1], 'zset') if r then return r end
 end
+-- A drill-down string's length is read (STRLEN) rather than its type
+-- alone: a string may not pass linkMax bytes, and an APPEND refused there
+-- would come after other writes.
 for _, j in ipairs(links) do
-  r = bad(sdb, ARGV[j], 'string') if r then return r end
+  local n = redis.pcall('STRLEN', ARGV[j])
+  if type(n) ~= 'number' then
+    r = bad(sdb, ARGV[j], 'string') if r then return r end
+    return {'wrongtype', sdb, ARGV[j], '?', 'string'}
+  end
+  if n + #ARGV[j + 1] > linkMax then return {'full', ARGV[j], tostring(n), tostring(#ARGV[j + 1]), tostring(linkMax)} end
 end
 if nt > 0 then
   r = bad(sdb, ARGV[8], 'hash') or bad(sdb, ARGV[9], 'string') or bad(sdb, ARGV[10], 'string') or bad(sdb, ARGV[#ARGV - 1], 'string')
@@ -231,6 +242,10 @@ func (s *Store) Apply(ctx context.Context, b *Batch, rec *Applied) error {
 	// batch, so the loop ends.
 	for {
 		p := b.planWith(!s.NoDrill, s.prunedDays(b))
+		p.linkMax = s.LinkBytesMax
+		if p.linkMax <= 0 {
+			p.linkMax = MaxLinkBytes
+		}
 		reply, err := redis.Values(applyScript.Do(conn, p.args(rec)...))
 		if err != nil {
 			// A refusal (OOM, READONLY, MISCONF) stops the script at its
@@ -295,6 +310,14 @@ func applyOutcome(reply []interface{}, rec *Applied) error {
 		return fmt.Errorf("%w: a flush (-F) is rebuilding the statistics", ErrUnfit)
 	case "locked":
 		return fmt.Errorf("%w: this daemon no longer holds %s", ErrLocked, rec.LockKey)
+	case "full":
+		if s, err := redis.Strings(reply[1:], nil); err == nil && len(s) == 4 {
+			e := &DrillFullError{Key: s[0]}
+			e.Bytes, _ = strconv.ParseInt(s[1], 10, 64)
+			e.Adding, _ = strconv.ParseInt(s[2], 10, 64)
+			e.Limit, _ = strconv.ParseInt(s[3], 10, 64)
+			return e
+		}
 	case "wrongtype", "notinteger":
 		if s, err := redis.Strings(reply[1:], nil); err == nil && len(s) == 4 {
 			db, _ := strconv.Atoi(s[0])
