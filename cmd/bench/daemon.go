@@ -156,6 +156,25 @@ func (p *daemonProc) cpuSeconds() float64 {
 	return (st.UserTime() + st.SystemTime()).Seconds()
 }
 
+// liveCPUSeconds is the user+system time of the running daemon so far,
+// from /proc (ticks of 1/100 s); 0 where there is no /proc to read.
+func (p *daemonProc) liveCPUSeconds() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.pid()))
+	if err != nil {
+		return 0
+	}
+	// The fields after the command name, which is in parentheses: utime
+	// and stime are the 12th and 13th.
+	_, rest, _ := strings.Cut(string(raw), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return float64(u+st) / 100
+}
+
 // peakRSS is the daemon's peak resident set, in bytes, as far as
 // watchMemory saw it.
 func (p *daemonProc) peakRSS() int64 { return p.peak.Load() }
