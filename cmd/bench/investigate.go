@@ -80,17 +80,9 @@ func invUserName(i uint32) string {
 	return "u" + strconv.Itoa(int(i))
 }
 
-// invSrcName spreads sources over IPv4, IPv6 and host names, each index
-// its own name.
-func invSrcName(i uint32) string {
-	switch i % 10 {
-	case 7:
-		return fmt.Sprintf("2001:db8:%x::%x", i/65536, i%65536)
-	case 9:
-		return fmt.Sprintf("scanner-%d.example.net", i)
-	}
-	return fmt.Sprintf("%d.%d.%d.%d", 11+i/16777216%200, i/65536%256, i/256%256, i%256)
-}
+// invSrcName is source number i, spread over IPv4, IPv6 and host names as
+// the workload's are.
+func invSrcName(i uint32) string { return workload.SourceName(int(i)) }
 
 func invHostName(i uint16) string { return "h" + strconv.Itoa(int(i)) + ".example.org" }
 

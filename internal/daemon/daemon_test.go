@@ -176,17 +176,9 @@ func (h *harness) waitRedisErrors(server string, n float64) {
 func (h *harness) check(want workload.Expected) {
 	h.t.Helper()
 	c := h.cnt.Conn(1)
-	got := map[string]map[string]float64{}
-	keys, _ := redis.Strings(c.Do("KEYS", "*:stats*"))
-	for _, k := range keys {
-		if strings.HasPrefix(k, "toupdate:") || strings.HasPrefix(k, "alog:") {
-			continue
-		}
-		m, _ := redis.Int64Map(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
-		got[k] = map[string]float64{}
-		for member, n := range m {
-			got[k][member] = float64(n)
-		}
+	got, err := redistest.ReadRankings(c)
+	if err != nil {
+		h.t.Fatal(err)
 	}
 	if d := want.Diff(got); len(d) > 0 {
 		if len(d) > 20 {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -111,7 +112,7 @@ func expectDrill(lines []workload.Line) drillModel {
 func checkDrillKeys(t *testing.T, c redis.Conn, want drillModel) {
 	t.Helper()
 	began := time.Now()
-	sets, err := stats.DrillSets(c)
+	sets, err := stats.DrillSets(context.Background(), c)
 	must(t, err)
 	got := make(map[string]map[string]int64, len(sets))
 	for set, linked := range sets {

@@ -227,23 +227,8 @@ func countedAttempts(c redis.Conn) int {
 // readStats reads every statistics set of DB 1.
 func readStats(t *testing.T, c redis.Conn) map[string]map[string]float64 {
 	t.Helper()
-	keys, err := redis.Strings(c.Do("KEYS", "*:stats*"))
+	out, err := redistest.ReadRankings(c)
 	must(t, err)
-	out := map[string]map[string]float64{}
-	for _, k := range keys {
-		if strings.HasPrefix(k, "alog:") || strings.HasPrefix(k, "toupdate:") {
-			continue
-		}
-		v, err := redis.Values(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
-		must(t, err)
-		m := map[string]float64{}
-		for i := 0; i+1 < len(v); i += 2 {
-			member, _ := redis.String(v[i], nil)
-			score, _ := redis.Float64(v[i+1], nil)
-			m[member] = score
-		}
-		out[k] = m
-	}
 	return out
 }
 

@@ -67,20 +67,9 @@ func (s *applyLog) counted() []appliedBatch {
 // checkStats compares every ranking of DB 1 with the workload's own count.
 func checkStats(t *testing.T, c redis.Conn, want workload.Expected) {
 	t.Helper()
-	got := map[string]map[string]float64{}
-	keys, err := redis.Strings(c.Do("KEYS", "*:stats*"))
+	got, err := redistest.ReadRankings(c)
 	if err != nil {
 		t.Fatal(err)
-	}
-	for _, k := range keys {
-		if strings.HasPrefix(k, "toupdate:") || strings.HasPrefix(k, "alog:") {
-			continue
-		}
-		m, _ := redis.Int64Map(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
-		got[k] = map[string]float64{}
-		for member, n := range m {
-			got[k][member] = float64(n)
-		}
 	}
 	if d := want.Diff(got); len(d) > 0 {
 		if len(d) > 20 {

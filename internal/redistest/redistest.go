@@ -316,3 +316,33 @@ func canonicalLinks(v string) string {
 	sort.Strings(out)
 	return strings.Join(out, " ")
 }
+
+// ReadRankings reads every ranking of the database c is on, "<period>:stats<kind>"
+// sorted sets: key → member → score.
+func ReadRankings(c redis.Conn) (map[string]map[string]float64, error) {
+	keys, err := redis.Strings(c.Do("KEYS", "*:stats*"))
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]map[string]float64{}
+	for _, k := range keys {
+		if strings.HasPrefix(k, "alog:") || strings.HasPrefix(k, "toupdate:") {
+			continue
+		}
+		v, err := redis.Values(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", k, err)
+		}
+		m := make(map[string]float64, len(v)/2)
+		for i := 0; i+1 < len(v); i += 2 {
+			member, _ := redis.String(v[i], nil)
+			score, err := redis.Float64(v[i+1], nil)
+			if err != nil {
+				return nil, fmt.Errorf("score in %s: %w", k, err)
+			}
+			m[member] = score
+		}
+		out[k] = m
+	}
+	return out, nil
+}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/gomodule/redigo/redis"
 
+	"github.com/D4-project/analyzer-d4-log/internal/redistest"
 	"github.com/D4-project/analyzer-d4-log/internal/testlog"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
@@ -130,26 +131,7 @@ func statsOf(port int) (map[string]map[string]float64, error) {
 		return nil, err
 	}
 	defer c.Close()
-	keys, err := redis.Strings(c.Do("KEYS", "*:stats*"))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]map[string]float64{}
-	for _, k := range keys {
-		if strings.HasPrefix(k, "alog:") || strings.HasPrefix(k, "toupdate:") {
-			continue
-		}
-		m, err := redis.StringMap(c.Do("ZRANGE", k, 0, -1, "WITHSCORES"))
-		if err != nil {
-			return nil, err
-		}
-		set := map[string]float64{}
-		for member, score := range m {
-			set[member], _ = strconv.ParseFloat(score, 64)
-		}
-		out[k] = set
-	}
-	return out, nil
+	return redistest.ReadRankings(c)
 }
 
 // yearAttempts sums the yearly host sets: one increment per attempt.

@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -333,25 +334,17 @@ type DrillSet struct{ Day, Kind, Value string }
 // of the other kinds that went with it, by attempts. It is every answer
 // drill can give, for checks of the whole data (a test's own count, a
 // recount); it reads everything, so it is not for a busy daemon.
-func DrillSets(conn redis.Conn) (map[DrillSet]map[Linked]int64, error) {
+func DrillSets(ctx context.Context, conn redis.Conn) (map[DrillSet]map[Linked]int64, error) {
 	var keys []string
 	seen := map[string]bool{}
-	for cursor := "0"; ; {
-		r, err := redis.Values(conn.Do("SCAN", cursor, "MATCH", LinksPattern, "COUNT", 1000))
-		if err != nil {
-			return nil, fmt.Errorf("list drill-down keys: %w", err)
+	err := scanConn(ctx, conn, LinksPattern, func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
 		}
-		cursor, _ = redis.String(r[0], nil)
-		ks, _ := redis.Strings(r[1], nil)
-		for _, k := range ks {
-			if !seen[k] { // SCAN may return a key twice
-				seen[k] = true
-				keys = append(keys, k)
-			}
-		}
-		if cursor == "0" {
-			break
-		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list drill-down keys: %w", err)
 	}
 	out := map[DrillSet]map[Linked]int64{}
 	for _, k := range keys {

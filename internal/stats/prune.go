@@ -108,6 +108,12 @@ func scanKeys(ctx context.Context, pool *redis.Pool, pattern string, fn func(str
 		return fmt.Errorf("connect to counting redis: %w", err)
 	}
 	defer conn.Close()
+	return scanConn(ctx, conn, pattern, fn)
+}
+
+// scanConn calls fn with every key of conn's database matching pattern,
+// a few hundred at a time (SCAN may name a key twice).
+func scanConn(ctx context.Context, conn redis.Conn, pattern string, fn func(string)) error {
 	cursor := "0"
 	for {
 		if err := ctx.Err(); err != nil {

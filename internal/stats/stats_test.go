@@ -401,7 +401,7 @@ func TestCheckRefusesAHalfDoneFlush(t *testing.T) {
 // 1) as "day kind value" → its linked values in order, "kind:value"=n.
 func drillView(t *testing.T, c redis.Conn) map[string]string {
 	t.Helper()
-	sets, err := stats.DrillSets(c)
+	sets, err := stats.DrillSets(context.Background(), c)
 	if err != nil {
 		t.Fatal(err)
 	}

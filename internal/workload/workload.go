@@ -71,7 +71,7 @@ func Generate(o Options) []Line {
 			continue
 		}
 		user := userName(int(userZipf.Uint64()))
-		src := sourceName(int(srcZipf.Uint64()))
+		src := SourceName(int(srcZipf.Uint64()))
 		if o.Hostile && r.IntN(20) == 0 {
 			user = hostileNames[r.IntN(len(hostileNames))]
 		}
@@ -94,7 +94,9 @@ func userName(i int) string {
 	return "user" + strconv.Itoa(i)
 }
 
-func sourceName(i int) string {
+// SourceName is source number i: IPv4 addresses, one in ten an IPv6
+// address and one in ten a host name, each number its own name.
+func SourceName(i int) string {
 	switch i % 10 {
 	case 7:
 		return fmt.Sprintf("2001:db8:%x::%x", i/65536, i%65536)
