@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -296,6 +297,32 @@ func invAsk(ctx context.Context, client *http.Client, u string) ([]byte, time.Du
 	return body, took, nil
 }
 
+// invMetrics reads the named metrics (without labels) from the daemon's
+// /metrics.
+func invMetrics(ctx context.Context, base string, names ...string) ([]float64, error) {
+	body, _, err := invAsk(ctx, &http.Client{Timeout: 10 * time.Second}, base+"/metrics")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(names))
+	for i, name := range names {
+		found := false
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				if out[i], err = strconv.ParseFloat(strings.TrimSpace(v), 64); err != nil {
+					return nil, fmt.Errorf("metric %s: %w", name, err)
+				}
+				found = true
+				break
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("metric %s is not in the daemon's /metrics", name)
+		}
+	}
+	return out, nil
+}
+
 // check compares an answer's body with the bench's own answer.
 func (q invQuestion) check(d *invData, body []byte) string {
 	want, days := q.expect(d)
@@ -350,15 +377,21 @@ type invResult struct {
 	QueriedLinesPerS    float64 `json:"ingest_queried_lines_per_s"`
 	KeepRatio           float64 `json:"ingest_keep_ratio"`
 	ClientQuestions     int64   `json:"client_questions"`
-	BusyReplies         int     `json:"busy_replies"`
-	IdleLineMs          float64 `json:"idle_line_ms"`
-	MemOffBytes         int64   `json:"memory_drilldown_off"`
-	MemOnBytes          int64   `json:"memory_drilldown_on"`
-	MemRatio            float64 `json:"memory_ratio"`
-	QueueLinesPerS      float64 `json:"queue_lines_per_s"`
-	QueueOffLinesPerS   float64 `json:"queue_drilldown_off_lines_per_s"`
-	QueueOverCeiling    float64 `json:"queue_over_ceiling,omitempty"`
-	QueueExact          bool    `json:"queue_exact"`
+	// SetCacheBytes, SetsCached and SetsRead are the daemon's metrics of
+	// the closed periods' sets it keeps, once the clients stopped.
+	SetCacheBytes     float64 `json:"api_set_cache_bytes"`
+	SetsCached        float64 `json:"api_sets_cached"`
+	SetsRead          float64 `json:"api_sets_read"`
+	DaemonRSS         float64 `json:"daemon_rss_bytes"`
+	BusyReplies       int     `json:"busy_replies"`
+	IdleLineMs        float64 `json:"idle_line_ms"`
+	MemOffBytes       int64   `json:"memory_drilldown_off"`
+	MemOnBytes        int64   `json:"memory_drilldown_on"`
+	MemRatio          float64 `json:"memory_ratio"`
+	QueueLinesPerS    float64 `json:"queue_lines_per_s"`
+	QueueOffLinesPerS float64 `json:"queue_drilldown_off_lines_per_s"`
+	QueueOverCeiling  float64 `json:"queue_over_ceiling,omitempty"`
+	QueueExact        bool    `json:"queue_exact"`
 }
 
 // invConf writes a configuration with the web server on a free port and
@@ -574,6 +607,8 @@ func (b *bench) investigate(ctx context.Context) error {
 	rep.target("investigate", "queue ingestion while 4 clients ask without pause", fmt.Sprintf("%s lines/s of %s alone (%.2f ×, %s questions answered)",
 		thousands(r.QueriedLinesPerS), thousands(r.AloneLinesPerS), r.KeepRatio, thousands(float64(r.ClientQuestions))),
 		fmt.Sprintf("≥ %.2f ×", invKeepRatio), r.KeepRatio >= invKeepRatio)
+	rep.info("investigate", "closed periods' sets kept by the daemon after the clients (api_cache_mb = 256)", fmt.Sprintf("%s MiB; %s sets taken from them, %s read from redis; daemon RSS %s MiB",
+		thousands(r.SetCacheBytes/(1<<20)), thousands(r.SetsCached), thousands(r.SetsRead), thousands(r.DaemonRSS/(1<<20))))
 	rep.target("investigate", "BUSY replies of the counting Redis (a script over 5 s) while ingesting", fmt.Sprint(r.BusyReplies), "0", r.BusyReplies == 0)
 	rep.target("investigate", "a line pushed to the idle queue, counted (while queried), slowest of 5", ms(r.IdleLineMs), fmt.Sprintf("≤ %d ms", invIdleLineMs), r.IdleLineMs <= invIdleLineMs)
 	rep.target("investigate", "counting redis memory, drill-down on / off", fmt.Sprintf("%.2f × (%s / %s MiB)", r.MemRatio,
@@ -795,6 +830,12 @@ func (b *bench) invIngest(ctx context.Context, p *daemonProc, base string, d *in
 	stop()
 	wg.Wait()
 	r.ClientQuestions = asked.Load()
+	got, err := invMetrics(ctx, base, "analyzer_d4_log_api_set_cache_bytes", "analyzer_d4_log_api_sets_cached_total",
+		"analyzer_d4_log_api_sets_read_total", "process_resident_memory_bytes")
+	if err != nil {
+		return err
+	}
+	r.SetCacheBytes, r.SetsCached, r.SetsRead, r.DaemonRSS = got[0], got[1], got[2], got[3]
 	if err, ok := failed.Load().(error); ok {
 		return fmt.Errorf("a client's question failed while ingesting: %w", err)
 	}

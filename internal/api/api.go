@@ -18,6 +18,14 @@
 // At most Computing() questions are computed at once; the others wait
 // (within the web server's timeouts).
 //
+// Reading is still Redis time, and Redis has one core, which counting
+// needs: a question over a year reads hundreds of thousands of members.
+// So the sets of closed periods are kept in the daemon between questions
+// (setCache, within Options.SetCacheBytes), each with its period's total
+// when it was read, and only read again once something was counted into
+// the period since; a question over a year then reads from Redis only
+// today's and yesterday's sets and the totals.
+//
 // Answers of top and drill are cached with the attempts total of every
 // period they were computed from (alog:totals, written by the same script
 // as the rankings): a period's total grows whenever anything is counted
@@ -69,7 +77,11 @@ type Options struct {
 	// their database is configured. The zero Set is the three kinds of
 	// every daemon.
 	Kinds kinds.Set
-	Log   *slog.Logger
+	// SetCacheBytes bounds the memory of the closed periods' sets kept in
+	// the daemon between questions (setCache): 0 means
+	// DefaultSetCacheBytes, a negative value keeps none.
+	SetCacheBytes int64
+	Log           *slog.Logger
 }
 
 // Computing bounds the questions computed at once: half the cores the
@@ -93,6 +105,7 @@ type API struct {
 	o     Options
 	slots chan struct{} // a token per question being computed
 	cache *cache
+	sets  *setCache
 }
 
 // New returns the API.
@@ -109,8 +122,20 @@ func New(o Options) (*API, error) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries)}, nil
+	budget := o.SetCacheBytes
+	switch {
+	case budget == 0:
+		budget = DefaultSetCacheBytes
+	case budget < 0:
+		budget = 0
+	}
+	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries), sets: newSetCache(budget)}, nil
 }
+
+// SetCacheStats reports the bytes of the closed periods' sets kept between
+// questions, and how many sets questions took from there (hits) or read
+// from the counting Redis (misses: not kept, or counted into since).
+func (a *API) SetCacheStats() (bytes, hits, misses int64) { return a.sets.stats() }
 
 // ServeHTTP answers GET requests under Prefix.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {

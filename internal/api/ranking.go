@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"unsafe"
 
@@ -60,27 +61,50 @@ func (a *API) sources(q query) (keys, periods []string, live func(string) bool) 
 	return keys, periods, isLive(lf)
 }
 
-// merge reads every key and sums the members; drill reads the drill-down
-// strings instead (mergeLinks).
+// merge sums the members of every key; drill reads the drill-down strings
+// instead (mergeLinks). versions are the keys' periods' totals, for the
+// sets kept in the daemon (setCache): a closed period's set kept at its
+// current version is summed from there, and the others are read from the
+// counting Redis, the closed ones kept for the next question.
 //
 // The keys are read over `readers` connections, each parsing its replies
 // in its own goroutine, while this goroutine adds up what they read, so
 // reading, parsing and summing overlap. The sums' map is sized from the
 // sets' sizes before the first member is added, as growing a map of a
 // million members costs more than filling it. A member's key in the map is
-// the bytes ReadSets gave (they are ours and never written again), so the
-// map adds no copy of its own.
-func (a *API) merge(ctx context.Context, q query, keys []string, live func(string) bool) (map[string]int64, error) {
+// the bytes ReadSets gave or a kept set's (neither is written again), so
+// the map adds no copy of its own.
+func (a *API) merge(ctx context.Context, q query, keys []string, versions []int64, live func(string) bool) (map[string]int64, error) {
 	if q.ep == epDrill {
 		return a.mergeLinks(ctx, q, keys)
 	}
+	var kept []*set
+	var read []string
+	building := map[string]*set{}
+	hint := int64(0)
+	for i, k := range keys {
+		if live != nil && live(k) {
+			read = append(read, k)
+			continue
+		}
+		if s := a.sets.get(k, versions[i]); s != nil {
+			kept = append(kept, s)
+			hint += int64(len(s.counts))
+			continue
+		}
+		read = append(read, k)
+		if a.sets.budget > 0 {
+			building[k] = &set{key: k, version: versions[i]}
+		}
+	}
 	type chunk struct {
+		key     string
 		members [][]byte
 		counts  []int64
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	n := max(1, min(readers, len(keys)))
+	n := min(readers, len(read))
 	ch := make(chan chunk, 16)
 	sizes := make(chan int64, n)
 	errc := make(chan error, n)
@@ -89,8 +113,8 @@ func (a *API) merge(ctx context.Context, q query, keys []string, live func(strin
 		// Keys dealt round-robin: months and days alternate in cover's
 		// order, so each reader gets a share of the big sets.
 		var part []string
-		for i := r; i < len(keys); i += n {
-			part = append(part, keys[i])
+		for i := r; i < len(read); i += n {
+			part = append(part, read[i])
 		}
 		wg.Add(1)
 		go func() {
@@ -99,9 +123,9 @@ func (a *API) merge(ctx context.Context, q query, keys []string, live func(strin
 			err := a.o.Store.ReadSets(ctx, part, live, func(total int64) {
 				sized = true
 				sizes <- total
-			}, func(_ string, members [][]byte, counts []int64) error {
+			}, func(key string, members [][]byte, counts []int64) error {
 				select {
-				case ch <- chunk{members, counts}:
+				case ch <- chunk{key, members, counts}:
 					return nil
 				case <-ctx.Done():
 					return ctx.Err()
@@ -117,14 +141,23 @@ func (a *API) merge(ctx context.Context, q query, keys []string, live func(strin
 		}()
 	}
 	go func() { wg.Wait(); close(ch) }()
-	var total int64
 	for r := 0; r < n; r++ {
-		total += <-sizes
+		hint += <-sizes
 	}
-	sum := make(map[string]int64, min(total, maxSizeHint))
+	sum := make(map[string]int64, min(hint, maxSizeHint))
+	var built int64 // bytes of the sets being built, within the budget too
 	for c := range ch {
 		for i, m := range c.members {
 			sum[bytesString(m)] += c.counts[i]
+		}
+		if s := building[c.key]; s != nil {
+			was := s.size()
+			ok := s.add(c.members, c.counts)
+			built += s.size() - was
+			if !ok || !a.sets.fits(s.size()) || built > a.sets.budget {
+				delete(building, c.key)
+				built -= s.size()
+			}
 		}
 	}
 	var first error
@@ -133,7 +166,16 @@ func (a *API) merge(ctx context.Context, q query, keys []string, live func(strin
 			first = err
 		}
 	}
-	return sum, first
+	if first != nil {
+		return sum, first
+	}
+	for _, s := range kept {
+		s.each(func(m string, c int64) { sum[m] += c })
+	}
+	for _, s := range building {
+		a.sets.put(s)
+	}
+	return sum, nil
 }
 
 // mergeLinks sums, over the drill-down strings of keys (one per day, the
@@ -285,7 +327,7 @@ func (a *API) serveRanking(ctx context.Context, w http.ResponseWriter, q query) 
 		if err != nil {
 			return err
 		}
-		sum, err := a.merge(ctx, q, keys, live)
+		sum, err := a.merge(ctx, q, keys, versions, live)
 		release()
 		if err != nil {
 			return err
@@ -295,11 +337,14 @@ func (a *API) serveRanking(ctx context.Context, w http.ResponseWriter, q query) 
 			n = -1
 		}
 		ans = rank(sum, n)
+		// The cache keeps what JSON can ask for, so that it stays small
+		// (a CSV of a bigger ranking is computed again), and values of
+		// its own: the answer's share the buffers of Redis's replies and
+		// of kept sets, which it must not hold on to.
 		keep := ans
-		if len(keep.top) > maxLimit {
-			// The cache keeps what JSON can ask for, so that it stays
-			// small; a CSV of a bigger ranking is computed again.
-			keep.top = append([]stats.Entry(nil), keep.top[:maxLimit]...)
+		keep.top = make([]stats.Entry, min(len(ans.top), maxLimit))
+		for i := range keep.top {
+			keep.top[i] = stats.Entry{Member: strings.Clone(ans.top[i].Member), Count: ans.top[i].Count}
 		}
 		a.cache.put(ck, versions, keep)
 	}

@@ -152,6 +152,7 @@ type Config struct {
 	BlocklistDays    int      // "blocklist_days": complete days summed for the blocklist, 1..3660, default 7
 	BlocklistMin     int      // "blocklist_min": least attempts over them, 1..1e9, default 5
 	Drilldown        bool     // "drilldown": record which values went together, for /api/v1/drill; default true
+	APICacheMB       int      // "api_cache_mb": MiB of closed periods' rankings kept between /api/v1/top questions; default 256, allowed 0..65536, 0 = keep none
 	DedupeDays       int      // "dedupe_days": a line identical to one counted within this many days (by its own timestamp's day) is skipped as duplicate; default 7, allowed 0..366, 0 = off
 	TLSCert          string   // "http_tls_cert": PEM certificate (chain) path, relative ones resolved against Dir; with TLSKey the web server speaks HTTPS only; "" with TLSKey "": plain HTTP
 	TLSKey           string   // "http_tls_key": PEM private key of TLSCert, resolved like it

@@ -66,7 +66,8 @@ type tomlFile struct {
 	RetainDays       any `toml:"retain_days"`
 
 	// Investigation (investigate.go).
-	Drilldown any `toml:"drilldown"`
+	Drilldown  any `toml:"drilldown"`
+	APICacheMB any `toml:"api_cache_mb"`
 }
 
 // tomlKeys lists the allowed keys, sorted, as messages and Files show them.
@@ -76,7 +77,7 @@ func Keys() []string { return tomlKeys() }
 func tomlKeys() []string {
 	keys := []string{keyTimezone, keyCompileInterval, keyOutputDir, keyChartTop, keyBatchSize, keyMaxLineBytes, keyMaxAgeDays, keyMaxValueBytes, keyDedupeDays, keyTLSCert, keyTLSKey, keyHTTPUsers, keyRetainDays, keyGeoIPCountryDB, keyGeoIPASNDB, keyMinReplicas}
 	keys = append(keys, shareKeys()...)
-	keys = append(keys, keyDrilldown)
+	keys = append(keys, keyDrilldown, keyAPICacheMB)
 	sort.Strings(keys)
 	return keys
 }

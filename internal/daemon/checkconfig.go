@@ -50,6 +50,7 @@ func printConfig(w io.Writer, c Command, cfg *config.Config, entries []parsers.E
 	fmt.Fprintf(tw, "http_users\t%q\n", cfg.HTTPUsers)
 	fmt.Fprintf(tw, "retain_days\t%d\n", cfg.RetainDays)
 	fmt.Fprintf(tw, "drilldown\t%t\n", cfg.Drilldown)
+	fmt.Fprintf(tw, "api_cache_mb\t%d\n", cfg.APICacheMB)
 	fmt.Fprintf(tw, "misp\t%t\n", cfg.MISP)
 	fmt.Fprintf(tw, "misp_org_name\t%q\n", cfg.MISPOrgName)
 	fmt.Fprintf(tw, "misp_org_uuid\t%s\n", cfg.MISPOrgUUID)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/D4-project/analyzer-d4-log/internal/api"
 	"github.com/D4-project/analyzer-d4-log/internal/config"
+	"github.com/D4-project/analyzer-d4-log/internal/metrics"
 	"github.com/D4-project/analyzer-d4-log/internal/parsers"
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
 	"github.com/D4-project/analyzer-d4-log/internal/web"
@@ -140,6 +141,7 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
+	metrics.RegisterAPI(d.reg, inv.SetCacheStats)
 	h, err := web.Handler(d.cfg.OutputDir, d.health, d.reg, web.Route{Prefix: api.Prefix, Handler: inv})
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
@@ -171,17 +173,26 @@ func (d *Daemon) Listen() (*web.Server, error) {
 // take the connections the compile loop and the health check need.
 func (d *Daemon) investigation() (*api.API, error) {
 	cfg := d.cfg
-	return api.New(api.Options{
+	setBytes := int64(cfg.APICacheMB) << 20
+	if setBytes == 0 {
+		setBytes = -1 // api_cache_mb = 0: keep none
+	}
+	a, err := api.New(api.Options{
 		Store: &stats.Store{
 			Stats:         d.countingPool(stats.StatsDB, api.Connections()),
 			MaxValueBytes: cfg.MaxValueBytes,
 		},
-		Location: cfg.Location,
-		Now:      d.clock.Now,
-		NoDrill:  !cfg.Drilldown,
-		Kinds:    activeKinds(d.geoip),
-		Log:      d.log,
+		Location:      cfg.Location,
+		Now:           d.clock.Now,
+		NoDrill:       !cfg.Drilldown,
+		Kinds:         activeKinds(d.geoip),
+		SetCacheBytes: setBytes,
+		Log:           d.log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
 }
 
 // openInput opens the -f input: a file, whose modification time is the
