@@ -287,6 +287,27 @@ func (s *redisServer) longestFileScript() (ms float64, size int, err error) {
 	return float64(longest) / 1000, size, nil
 }
 
+// holdRewrites turns automatic AOF rewrites off until restore is called,
+// which sets auto-aof-rewrite-percentage back to what it was. A timed
+// comparison runs between the two: a rewrite starting in one of its runs
+// and not the other (the AOF crossing its growth threshold) would slow
+// that run alone by two to four times, whatever the runs compare.
+func (s *redisServer) holdRewrites() (restore func() error, err error) {
+	v, err := redis.Strings(s.do(0, "CONFIG", "GET", "auto-aof-rewrite-percentage"))
+	if err != nil || len(v) != 2 {
+		return nil, fmt.Errorf("read auto-aof-rewrite-percentage of the %s redis: %v %w", s.name, v, err)
+	}
+	if _, err := s.do(0, "CONFIG", "SET", "auto-aof-rewrite-percentage", "0"); err != nil {
+		return nil, fmt.Errorf("hold the %s redis's AOF rewrites: %w", s.name, err)
+	}
+	return func() error {
+		if _, err := s.do(0, "CONFIG", "SET", "auto-aof-rewrite-percentage", v[1]); err != nil {
+			return fmt.Errorf("restore the %s redis's auto-aof-rewrite-percentage: %w", s.name, err)
+		}
+		return nil
+	}, nil
+}
+
 // quietPersistence waits until no AOF rewrite runs or is scheduled, and
 // returns how long that took. While Redis's forked child rewrites the
 // AOF, every page the server writes is copied first: a transaction then
