@@ -294,8 +294,11 @@ func (s *redisServer) longestFileScript() (ms float64, size int, err error) {
 // that run alone by two to four times, whatever the runs compare.
 func (s *redisServer) holdRewrites() (restore func() error, err error) {
 	v, err := redis.Strings(s.do(0, "CONFIG", "GET", "auto-aof-rewrite-percentage"))
-	if err != nil || len(v) != 2 {
-		return nil, fmt.Errorf("read auto-aof-rewrite-percentage of the %s redis: %v %w", s.name, v, err)
+	if err != nil {
+		return nil, fmt.Errorf("read auto-aof-rewrite-percentage of the %s redis: %w", s.name, err)
+	}
+	if len(v) != 2 {
+		return nil, fmt.Errorf("read auto-aof-rewrite-percentage of the %s redis: answered %q", s.name, v)
 	}
 	if _, err := s.do(0, "CONFIG", "SET", "auto-aof-rewrite-percentage", "0"); err != nil {
 		return nil, fmt.Errorf("hold the %s redis's AOF rewrites: %w", s.name, err)

@@ -145,18 +145,22 @@ func (a *API) merge(ctx context.Context, q query, keys []string, versions []int6
 		hint += <-sizes
 	}
 	sum := make(map[string]int64, min(hint, maxSizeHint))
-	var built int64 // bytes of the sets being built, within the budget too
+	// The bytes booked for the sets being built (setCache.reserve), given
+	// back once they are kept or dropped.
+	var booked int64
+	defer func() { a.sets.release(booked) }()
 	for c := range ch {
 		for i, m := range c.members {
 			sum[bytesString(m)] += c.counts[i]
 		}
 		if s := building[c.key]; s != nil {
-			was := s.size()
+			was := s.need()
 			ok := s.add(c.members, c.counts)
-			built += s.size() - was
-			if !ok || !a.sets.fits(s.size()) || built > a.sets.budget {
+			grew := s.need() - was
+			if ok && a.sets.fits(s.need()) && a.sets.reserve(grew) {
+				booked += grew
+			} else {
 				delete(building, c.key)
-				built -= s.size()
 			}
 		}
 	}

@@ -31,6 +31,12 @@ func (s *set) size() int64 {
 	return int64(cap(s.buf)) + 4*int64(cap(s.ends)) + 8*int64(cap(s.counts)) + int64(len(s.key)) + setOverhead
 }
 
+// need is what the set will cost once trimmed: its size by length, not by
+// the capacity that appending leaves while it is built.
+func (s *set) need() int64 {
+	return int64(len(s.buf)) + 4*int64(len(s.ends)) + 8*int64(len(s.counts)) + int64(len(s.key)) + setOverhead
+}
+
 // add appends the members of one chunk read from Redis. It reports false
 // when the set cannot be kept (its bytes would not fit the offsets), and
 // the set is then dropped.
@@ -80,9 +86,14 @@ func (s *set) trim() {
 type setCache struct {
 	mu     sync.Mutex
 	budget int64
-	bytes  int64
-	order  *list.List // of *set, most recent first
-	byKey  map[string]*list.Element
+	bytes  int64 // of the kept sets
+	// building is what the questions being computed have reserved for
+	// the sets they are building, bounded by the budget too, so that the
+	// kept and the coming sets together stay within twice the budget
+	// however many questions run.
+	building int64
+	order    *list.List // of *set, most recent first
+	byKey    map[string]*list.Element
 	// hits and misses count the sets asked for that were kept and those
 	// read from Redis, for the metrics.
 	hits, misses int64
@@ -103,7 +114,12 @@ func (c *setCache) get(key string, version int64) *set {
 	}
 	s := el.Value.(*set)
 	if s.version != version {
-		c.remove(el)
+		// Totals only grow: a set older than the question's total is
+		// stale for good, while a newer one (the question read its
+		// totals before a count, then waited) stays for those to come.
+		if s.version < version {
+			c.remove(el)
+		}
 		c.misses++
 		return nil
 	}
@@ -126,6 +142,9 @@ func (c *setCache) put(s *set) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.byKey[s.key]; ok {
+		if el.Value.(*set).version > s.version {
+			return // a newer read of the same period is kept already
+		}
 		c.remove(el)
 	}
 	c.byKey[s.key] = c.order.PushFront(s)
@@ -133,6 +152,25 @@ func (c *setCache) put(s *set) {
 	for c.bytes > c.budget {
 		c.remove(c.order.Back())
 	}
+}
+
+// reserve books n more bytes for sets being built, and reports false
+// (booking nothing) when that would pass the budget.
+func (c *setCache) reserve(n int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.building+n > c.budget {
+		return false
+	}
+	c.building += n
+	return true
+}
+
+// release gives back n bytes booked with reserve.
+func (c *setCache) release(n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.building -= n
 }
 
 func (c *setCache) remove(el *list.Element) {

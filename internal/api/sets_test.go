@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"math/rand"
 	"net/http/httptest"
 	"slices"
@@ -208,5 +209,94 @@ func TestSetCacheVersionsAndOrder(t *testing.T) {
 	c.put(testSet("huge", 1, string(make([]byte, 1001))))
 	if c.get("huge", 1) != nil {
 		t.Fatal("a set over a quarter of the budget was kept")
+	}
+}
+
+// Questions computed at once share the kept sets: every answer is exact,
+// the kept bytes stay within the budget, and nothing stays booked for
+// building once they are answered.
+func TestSetsSharedByConcurrentQuestions(t *testing.T) {
+	f := newFixture(t, 3000, false)
+	a, _, base := serveSets(t, f, 48<<10)
+	ks := []string{kinds.User, kinds.Src, kinds.Host}
+	var wg sync.WaitGroup
+	for c := 0; c < 4; c++ {
+		wg.Add(1)
+		go func(c int) {
+			defer wg.Done()
+			r := rand.New(rand.NewSource(int64(c)))
+			for i := 0; i < 15; i++ {
+				from, to := f.randomRange(r)
+				f.ask(t, base, ks[r.Intn(len(ks))], from, to)
+			}
+		}(c)
+	}
+	wg.Wait()
+	bytes, hits, _ := a.sets.stats()
+	if bytes > a.sets.budget || hits == 0 {
+		t.Errorf("%d bytes kept (budget %d), %d sets served from the cache", bytes, a.sets.budget, hits)
+	}
+	a.sets.mu.Lock()
+	building := a.sets.building
+	a.sets.mu.Unlock()
+	if building != 0 {
+		t.Errorf("%d bytes still booked for building after every question was answered", building)
+	}
+}
+
+// failingStore hands over the first chunk of a read, then fails it.
+type failingStore struct{ *stats.Store }
+
+func (s failingStore) ReadSets(ctx context.Context, keys []string, live func(string) bool, size func(int64), fn func(string, [][]byte, []int64) error) error {
+	first := true
+	err := s.Store.ReadSets(ctx, keys, live, size, func(k string, m [][]byte, c []int64) error {
+		if !first {
+			return errors.New("connection lost")
+		}
+		first = false
+		return fn(k, m, c)
+	})
+	if err == nil {
+		err = errors.New("connection lost")
+	}
+	return err
+}
+
+// A read that fails part way keeps nothing of what it read.
+func TestFailedReadKeepsNoSet(t *testing.T) {
+	f := newFixture(t, 3000, false)
+	a, err := New(Options{Store: failingStore{f.store}, Location: time.UTC, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	m := time.Date(f.first.Year(), f.first.Month()+3, 1, 0, 0, 0, 0, time.UTC)
+	code, body := get(t, srv.URL+"/api/v1/top?kind=src&from="+dayName(m)+"&to="+dayName(m.AddDate(0, 4, 3)))
+	if code != 503 {
+		t.Fatalf("a failed read answered %d %s, want 503", code, body)
+	}
+	if bytes, hits, _ := a.sets.stats(); bytes != 0 || hits != 0 {
+		t.Errorf("a failed read kept %d bytes", bytes)
+	}
+	if a.sets.building != 0 {
+		t.Errorf("%d bytes still booked after a failed read", a.sets.building)
+	}
+}
+
+// A question that read its totals before a count and asks after it must
+// neither drop nor replace the newer set.
+func TestOlderQuestionKeepsNewerSet(t *testing.T) {
+	c := newSetCache(1 << 20)
+	c.put(testSet("k", 7, "x"))
+	if c.get("k", 5) != nil {
+		t.Fatal("a set of a newer total served to an older question")
+	}
+	c.put(testSet("k", 5, "y"))
+	if s := c.get("k", 7); s == nil || s.version != 7 {
+		t.Fatal("an older read replaced or dropped the newer kept set")
+	}
+	if c.get("k", 9) != nil || c.get("k", 7) != nil {
+		t.Fatal("a set older than the question's total was served or kept")
 	}
 }

@@ -177,7 +177,7 @@ func (d *Daemon) investigation() (*api.API, error) {
 	if setBytes == 0 {
 		setBytes = -1 // api_cache_mb = 0: keep none
 	}
-	a, err := api.New(api.Options{
+	return api.New(api.Options{
 		Store: &stats.Store{
 			Stats:         d.countingPool(stats.StatsDB, api.Connections()),
 			MaxValueBytes: cfg.MaxValueBytes,
@@ -189,10 +189,6 @@ func (d *Daemon) investigation() (*api.API, error) {
 		SetCacheBytes: setBytes,
 		Log:           d.log,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return a, nil
 }
 
 // openInput opens the -f input: a file, whose modification time is the
