@@ -43,6 +43,8 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -106,6 +108,12 @@ type API struct {
 	slots chan struct{} // a token per question being computed
 	cache *cache
 	sets  *setCache
+	// asked is closed at the first question, which starts the warm-up
+	// (Warm); warming is true while it reads.
+	asked       chan struct{}
+	askOnce     sync.Once
+	warming     atomic.Bool
+	warmedNanos atomic.Int64 // how long the ended warm-up took
 }
 
 // New returns the API.
@@ -129,7 +137,7 @@ func New(o Options) (*API, error) {
 	case budget < 0:
 		budget = 0
 	}
-	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries), sets: newSetCache(budget)}, nil
+	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries), sets: newSetCache(budget), asked: make(chan struct{})}, nil
 }
 
 // SetCacheStats reports the bytes of the closed periods' sets kept between
@@ -160,6 +168,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "of: drill-down is turned off (drilldown = false in analyzer.toml), so which values went together is not recorded; set drilldown = true and run analyzer-d4-log -F to record it")
 		return
 	}
+	a.askOnce.Do(func() { close(a.asked) })
 	ctx := r.Context()
 	switch ep {
 	case epSeries:

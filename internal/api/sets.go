@@ -128,6 +128,14 @@ func (c *setCache) get(key string, version int64) *set {
 	return s
 }
 
+// has tells whether key is kept at version, without counting it as asked.
+func (c *setCache) has(key string, version int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	el, ok := c.byKey[key]
+	return ok && el.Value.(*set).version == version
+}
+
 // fits tells whether a set of n bytes may be kept at all: one set may take
 // at most a quarter of the budget, so that one huge period does not push
 // out every other.

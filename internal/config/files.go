@@ -46,6 +46,6 @@ func Files() string {
 	key(keyHTTPUsers, "htpasswd file of bcrypt hashes (htpasswd -B); relative to the configuration directory; every path but /healthz then needs a password; default none")
 	key(keyRetainDays, fmt.Sprintf("days whose per-day statistics and stored attempts are kept, today included; older days are archived under archive/ and pruned; default %d (keep every day), %d to %d", defaultRetainDays, minRetainDays, maxRetainDays))
 	key(keyDrilldown, "record which user names, sources and hosts went together, for /api/v1/drill (memory: see README); default true")
-	key(keyAPICacheMB, fmt.Sprintf("MiB of closed days', months' and years' rankings the daemon keeps between /api/v1/top questions, so that they are not read from the counting Redis again; default %d, %d to %d, 0: keep none", defaultAPICacheMB, minAPICacheMB, maxAPICacheMB))
+	key(keyAPICacheMB, fmt.Sprintf("MiB of closed days', months' and years' rankings the daemon keeps between /api/v1/top questions, so that they are not read from the counting Redis again (read in the background after the first question); default %d, %d to %d, 0: keep none", defaultAPICacheMB, minAPICacheMB, maxAPICacheMB))
 	return b.String()
 }

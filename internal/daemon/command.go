@@ -141,7 +141,8 @@ func (d *Daemon) Listen() (*web.Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)
 	}
-	metrics.RegisterAPI(d.reg, inv.SetCacheStats)
+	metrics.RegisterAPI(d.reg, inv)
+	d.inv = inv
 	h, err := web.Handler(d.cfg.OutputDir, d.health, d.reg, web.Route{Prefix: api.Prefix, Handler: inv})
 	if err != nil {
 		return nil, fmt.Errorf("web server: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/D4-project/analyzer-d4-log/internal/api"
 	"github.com/D4-project/analyzer-d4-log/internal/blocklist"
 	"github.com/D4-project/analyzer-d4-log/internal/compile"
 	"github.com/D4-project/analyzer-d4-log/internal/config"
@@ -87,6 +88,8 @@ type Daemon struct {
 	// lease is the compile lease of a running daemon (nil before Run has
 	// the consumer lock), for /healthz.
 	lease atomic.Pointer[compile.Lease]
+	// inv is the investigation API when Listen built the web server.
+	inv *api.API
 }
 
 // compileParallel is how many charts a compile draws at once: drawing

@@ -66,7 +66,7 @@ func (d *Daemon) Run(ctx context.Context, srv *web.Server) error {
 	// The web server and the reporter start first, so that /healthz
 	// answers while start-up waits out an outage.
 	if srv != nil {
-		parts.start(partWeb, srv.Run)
+		parts.start(partWeb, d.serve(srv))
 	}
 	parts.start(partReporter, d.ingester.Reporter(true).Run)
 	if d.sentinel != nil {
@@ -119,6 +119,27 @@ type supervisor struct {
 type running struct {
 	cancel context.CancelFunc
 	done   chan struct{}
+}
+
+// serve runs the web server and, beside it, the investigation API's
+// warm-up, which reads rankings into memory once a question is asked and
+// ends with the server.
+func (d *Daemon) serve(srv *web.Server) func(context.Context) error {
+	return func(ctx context.Context) error {
+		if d.inv == nil {
+			return srv.Run(ctx)
+		}
+		wctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			d.inv.Warm(wctx)
+		}()
+		err := srv.Run(ctx)
+		cancel()
+		<-done
+		return err
+	}
 }
 
 func newSupervisor(ctx context.Context, log *slog.Logger) *supervisor {
