@@ -1,7 +1,5 @@
 package config
 
-import "fmt"
-
 // Keys of analyzer.toml for the investigation API (SPEC §10): drilldown
 // turns its drill-down data on or off; api_cache_mb bounds the closed
 // periods' rankings the daemon keeps between questions.
@@ -32,16 +30,7 @@ func decodeInvestigate(path string, raw *tomlFile, cfg *Config) error {
 		}
 		cfg.Drilldown = b
 	}
-	if raw.APICacheMB != nil {
-		want := fmt.Sprintf("an integer of MiB from %d to %d (0: keep none)", minAPICacheMB, maxAPICacheMB)
-		n, ok := raw.APICacheMB.(int64)
-		if !ok {
-			return notA(path, keyAPICacheMB, raw.APICacheMB, "an integer", want)
-		}
-		if n < minAPICacheMB || n > maxAPICacheMB {
-			return fmt.Errorf("%s: %s %d is out of range; want %s", path, keyAPICacheMB, n, want)
-		}
-		cfg.APICacheMB = int(n)
-	}
-	return nil
+	return decodeInts(path, []intKey{
+		{keyAPICacheMB, raw.APICacheMB, minAPICacheMB, maxAPICacheMB, " (MiB; 0: keep none)", &cfg.APICacheMB},
+	})
 }
