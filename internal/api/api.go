@@ -114,6 +114,7 @@ type API struct {
 	askOnce     sync.Once
 	warming     atomic.Bool
 	warmedNanos atomic.Int64 // how long the ended warm-up took
+	warmRetry   time.Duration
 }
 
 // New returns the API.
@@ -137,7 +138,7 @@ func New(o Options) (*API, error) {
 	case budget < 0:
 		budget = 0
 	}
-	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries), sets: newSetCache(budget), asked: make(chan struct{})}, nil
+	return &API{o: o, slots: make(chan struct{}, Computing()), cache: newCache(cacheEntries), sets: newSetCache(budget), asked: make(chan struct{}), warmRetry: warmRetry}, nil
 }
 
 // SetCacheStats reports the bytes of the closed periods' sets kept between

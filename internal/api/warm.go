@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/D4-project/analyzer-d4-log/internal/stats"
@@ -27,8 +28,9 @@ var errSetTooBig = errors.New("set too big to keep")
 // it is closed, until the kept sets fill most of the budget. It reads one
 // set at a time, holding a computing slot like a question (a question
 // waits for at most one set), and rests three times as long as each read
-// took. It returns when it is done or ctx ends; nothing happens without a
-// budget (SetCacheBytes < 0).
+// took. A pass that fails (the counting Redis away) is logged and tried
+// again after a minute, keeping what it read. It returns when it is done
+// or ctx ends; nothing happens without a budget (SetCacheBytes < 0).
 func (a *API) Warm(ctx context.Context) {
 	if a.sets.budget <= 0 {
 		return
@@ -41,10 +43,28 @@ func (a *API) Warm(ctx context.Context) {
 	a.warming.Store(true)
 	defer a.warming.Store(false)
 	t0 := time.Now()
+	for {
+		err := a.warmPass(ctx, t0)
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		a.o.Log.Warn("investigation api: reading the rankings into memory paused; questions read what they need meanwhile", "err", err, "retry_in", a.warmRetry.String())
+		if rest(ctx, a.warmRetry) != nil {
+			return
+		}
+	}
+}
+
+// warmRetry is how long a failed warm-up pass waits before the next
+// (API.warmRetry; tests shorten it).
+const warmRetry = time.Minute
+
+// warmPass reads what is not kept yet, newest first (Warm).
+func (a *API) warmPass(ctx context.Context, t0 time.Time) error {
 	lf := a.liveFrom()
 	last, err := time.Parse("20060102", lf)
 	if err != nil {
-		return
+		return fmt.Errorf("day %q: %w", lf, err)
 	}
 	last = last.AddDate(0, 0, -1)
 	// The periods, newest first: each day, then its month once the day
@@ -65,16 +85,14 @@ func (a *API) Warm(ctx context.Context) {
 		"api_cache_mb", a.sets.budget>>20)
 	versions, err := a.o.Store.PeriodTotals(ctx, periods)
 	if err != nil {
-		a.o.Log.Warn("investigation api: reading the rankings into memory stopped; questions read what they need", "err", err)
-		return
+		return err
 	}
 	// Pruned days (SPEC §12) have a total and no rankings any more:
 	// nothing to read, and questions over them are refused.
 	ds := dayPeriods(periods)
 	pruned, err := a.o.Store.PrunedDays(ctx, ds)
 	if err != nil {
-		a.o.Log.Warn("investigation api: reading the rankings into memory stopped; questions read what they need", "err", err)
-		return
+		return err
 	}
 	gone := make(map[string]bool)
 	for i, d := range ds {
@@ -99,7 +117,7 @@ func (a *API) Warm(ctx context.Context) {
 		for _, kind := range a.o.Kinds.Names() {
 			if bytes, _, _ := a.sets.stats(); float64(bytes) >= warmFull*float64(a.sets.budget) {
 				a.warmed(t0, read, p)
-				return
+				return nil
 			}
 			key := stats.StatsKey(p, kind)
 			if a.sets.has(key, versions[i]) {
@@ -107,19 +125,17 @@ func (a *API) Warm(ctx context.Context) {
 			}
 			took, err := a.warmOne(ctx, key, versions[i])
 			if err != nil {
-				if ctx.Err() == nil {
-					a.o.Log.Warn("investigation api: reading the rankings into memory stopped; questions read what they need", "key", key, "err", err)
-				}
-				return
+				return fmt.Errorf("read %q: %w", key, err)
 			}
 			read++
 			oldest = i
 			if err := rest(ctx, warmRest*took); err != nil {
-				return
+				return err
 			}
 		}
 	}
 	a.warmed(t0, read, periods[oldest])
+	return nil
 }
 
 // warmed logs the end of the warm-up.

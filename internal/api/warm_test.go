@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,5 +107,56 @@ func TestWarmEndsWithItsContext(t *testing.T) {
 	}
 	if got := rs.take(); len(got) != 0 || a.Warming() {
 		t.Fatalf("the warm-up read %q without a question", got)
+	}
+}
+
+// outageStore fails its first reads of the totals, as a counting Redis
+// that is away.
+type outageStore struct {
+	*recordingStore
+	fails atomic.Int64
+}
+
+func (s *outageStore) PeriodTotals(ctx context.Context, periods []string) ([]int64, error) {
+	if s.fails.Add(-1) >= 0 {
+		return nil, errors.New("connection refused")
+	}
+	return s.recordingStore.PeriodTotals(ctx, periods)
+}
+
+// A warm-up pass that fails is tried again, and the warm-up still ends
+// with every closed period kept.
+func TestWarmRetriesAfterAnOutage(t *testing.T) {
+	f := newFixture(t, 1000, false)
+	st := &outageStore{recordingStore: &recordingStore{Store: f.store}}
+	st.fails.Store(2) // the first question's totals, then the first pass's
+	a, err := New(Options{Store: st, Location: time.UTC, Now: func() time.Time { return f.now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.warmRetry = time.Millisecond
+	srv := httptest.NewServer(a)
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { defer close(done); a.Warm(ctx) }()
+	today := time.Date(f.now.Year(), f.now.Month(), f.now.Day(), 0, 0, 0, 0, time.UTC)
+	if code, _ := get(t, srv.URL+"/api/v1/top?kind=src&from="+dayName(today)+"&to="+dayName(today)); code != 503 {
+		t.Fatalf("a question while the counting redis is away answered %d, want 503", code)
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		t.Fatal("the warm-up did not end within 2 minutes")
+	}
+	if a.WarmedSeconds() <= 0 || st.fails.Load() >= 0 {
+		t.Fatalf("warm-up took %v s with %d failures left", a.WarmedSeconds(), st.fails.Load())
+	}
+	st.take()
+	from := today.AddDate(0, -2, 0)
+	f.ask(t, srv.URL, kinds.Src, from, today.AddDate(0, 0, -2))
+	if got := st.take(); len(got) != 0 {
+		t.Fatalf("after the retried warm-up, a closed range read %q from redis", got)
 	}
 }
