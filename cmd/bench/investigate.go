@@ -673,7 +673,7 @@ func (b *bench) investigate(ctx context.Context) error {
 	rep.target("investigate", "queue ingestion while 4 clients ask without pause", fmt.Sprintf("%s lines/s of %s alone (%.2f ×, %s questions answered)",
 		thousands(r.QueriedLinesPerS), thousands(r.AloneLinesPerS), r.KeepRatio, thousands(float64(r.ClientQuestions))),
 		fmt.Sprintf("≥ %.2f ×", invKeepRatio), r.KeepRatio >= invKeepRatio)
-	rep.info("investigate", "closed periods' sets kept by the daemon after the clients (api_cache_mb = 256)", fmt.Sprintf("%s MiB; %s sets taken from them, %s read from redis; daemon RSS %s MiB",
+	rep.info("investigate", "closed periods' sets kept by the daemon after the clients (default api_cache_mb)", fmt.Sprintf("%s MiB; %s sets taken from them, %s read from redis; daemon RSS %s MiB",
 		thousands(r.SetCacheBytes/(1<<20)), thousands(r.SetsCached), thousands(r.SetsRead), thousands(r.DaemonRSS/(1<<20))))
 	rep.target("investigate", "BUSY replies of the counting Redis (a script over 5 s) while ingesting", fmt.Sprint(r.BusyReplies), "0", r.BusyReplies == 0)
 	rep.target("investigate", "a line pushed to the idle queue, counted (while queried), slowest of 5", ms(r.IdleLineMs), fmt.Sprintf("≤ %d ms", invIdleLineMs), r.IdleLineMs <= invIdleLineMs)
