@@ -324,6 +324,27 @@ func invMetrics(ctx context.Context, base string, names ...string) ([]float64, e
 	return out, nil
 }
 
+// invAwait waits until the daemon's first named metric is above zero, and
+// returns the named metrics then; what names the wait in the error.
+func invAwait(ctx context.Context, p *daemonProc, base, what string, limit time.Duration, names ...string) ([]float64, error) {
+	t0 := time.Now()
+	for {
+		got, err := invMetrics(ctx, base, names...)
+		if err != nil {
+			return nil, err
+		}
+		if got[0] > 0 {
+			return got, nil
+		}
+		if time.Since(t0) > limit {
+			return nil, fmt.Errorf("%s did not end within %v; its log ends:\n%s", what, limit, p.tail())
+		}
+		if err := waitCtx(ctx, 100*time.Millisecond); err != nil {
+			return nil, err
+		}
+	}
+}
+
 // check compares an answer's body with the bench's own answer.
 func (q invQuestion) check(d *invData, body []byte) string {
 	want, days := q.expect(d)
@@ -510,20 +531,8 @@ func (b *bench) investigate(ctx context.Context) error {
 	// drawing what the load left undrawn is a one-off that shares the
 	// cores with them.
 	t0 := time.Now()
-	for {
-		got, err := invMetrics(ctx, base, "analyzer_d4_log_last_compile_timestamp_seconds")
-		if err != nil {
-			return err
-		}
-		if got[0] > 0 {
-			break
-		}
-		if time.Since(t0) > 10*time.Minute {
-			return fmt.Errorf("the daemon's first compile did not end within 10 minutes; its log ends:\n%s", p.tail())
-		}
-		if err := waitCtx(ctx, 100*time.Millisecond); err != nil {
-			return err
-		}
+	if _, err := invAwait(ctx, p, base, "the daemon's first compile", 10*time.Minute, "analyzer_d4_log_last_compile_timestamp_seconds"); err != nil {
+		return err
 	}
 	b.say("investigate: the daemon's first compile ended %.1f s after it served", time.Since(t0).Seconds())
 	var wrong []string
@@ -550,23 +559,11 @@ func (b *bench) investigate(ctx context.Context) error {
 		r.ColdMs[i] = float64(took.Microseconds()) / 1000
 	}
 	b.say("investigate: the first questions, before the warm-up: top over 30 days %.1f ms, over 365 days %.1f ms", r.ColdMs[0], r.ColdMs[1])
-	t0 = time.Now()
-	for {
-		got, err := invMetrics(ctx, base, "analyzer_d4_log_api_set_cache_warmed_seconds", "analyzer_d4_log_api_set_cache_bytes")
-		if err != nil {
-			return err
-		}
-		if got[0] > 0 {
-			r.WarmSeconds, r.WarmBytes = got[0], got[1]
-			break
-		}
-		if time.Since(t0) > 30*time.Minute {
-			return fmt.Errorf("the daemon's warm-up did not end within 30 minutes; its log ends:\n%s", p.tail())
-		}
-		if err := waitCtx(ctx, 200*time.Millisecond); err != nil {
-			return err
-		}
+	got, err := invAwait(ctx, p, base, "the daemon's warm-up", 30*time.Minute, "analyzer_d4_log_api_set_cache_warmed_seconds", "analyzer_d4_log_api_set_cache_bytes")
+	if err != nil {
+		return err
 	}
+	r.WarmSeconds, r.WarmBytes = got[0], got[1]
 	b.say("investigate: the warm-up read %s MiB in %.1f s", thousands(r.WarmBytes/(1<<20)), r.WarmSeconds)
 	timed := func(qs []invQuestion) (float64, error) {
 		var worst time.Duration

@@ -154,12 +154,9 @@ func (a *API) merge(ctx context.Context, q query, keys []string, versions []int6
 			sum[bytesString(m)] += c.counts[i]
 		}
 		if s := building[c.key]; s != nil {
-			was := s.need()
-			ok := s.add(c.members, c.counts)
-			grew := s.need() - was
-			if ok && a.sets.fits(s.need()) && a.sets.reserve(grew) {
-				booked += grew
-			} else {
+			n, ok := a.sets.grow(s, c.members, c.counts)
+			booked += n
+			if !ok {
 				delete(building, c.key)
 			}
 		}

@@ -174,6 +174,20 @@ func (c *setCache) reserve(n int64) bool {
 	return true
 }
 
+// grow adds one chunk read from Redis to s, a set being built, and books
+// what it grew by against the budget (reserve). It returns the bytes
+// booked, to give back with release, and false when s cannot be kept: too
+// big for one set or for what the budget has left.
+func (c *setCache) grow(s *set, members [][]byte, counts []int64) (booked int64, ok bool) {
+	was := s.need()
+	ok = s.add(members, counts)
+	grew := s.need() - was
+	if !ok || !c.fits(s.need()) || !c.reserve(grew) {
+		return 0, false
+	}
+	return grew, true
+}
+
 // release gives back n bytes booked with reserve.
 func (c *setCache) release(n int64) {
 	c.mu.Lock()

@@ -162,13 +162,11 @@ func (a *API) warmOne(ctx context.Context, key string, version int64) (time.Dura
 	var booked int64
 	defer func() { a.sets.release(booked) }()
 	err = a.o.Store.ReadSets(ctx, []string{key}, nil, nil, func(_ string, members [][]byte, counts []int64) error {
-		was := s.need()
-		ok := s.add(members, counts)
-		grew := s.need() - was
-		if !ok || !a.sets.fits(s.need()) || !a.sets.reserve(grew) {
+		n, ok := a.sets.grow(s, members, counts)
+		booked += n
+		if !ok {
 			return errSetTooBig
 		}
-		booked += grew
 		return nil
 	})
 	took := time.Since(t0)
