@@ -98,12 +98,32 @@ func SplitLinksKey(key string) (day, kind string, bucket int, ok bool) {
 //
 //	chunk  = version (1), uvarint K, K × (uvarint length, kind name),
 //	         uvarint R, R × record
-//	record = uvarint attempts, uvarint V (≤ K), V × (uvarint length, value)
+//	record = uvarint attempts, uvarint V (≤ K), V × value
 //
 // A record's values are in the chunk's kind order; V is below K for an
 // attempt that had no derived values (a batch whose enricher came or went
 // as it filled).
-const linksVersion = 1
+//
+// In a version 2 chunk a value is a uvarint T and what it says follows:
+// T%4 = 0, a value of T/4 bytes; 1, the chunk's (T/4)th value of the first
+// or third form again; 2 (T = 2), an IPv4 address in its dotted form, as
+// its 4 bytes. Why: a tuple is stored once per kind, and the bytes a batch
+// sends are what the counting Redis pays for, in its append-only file and
+// in every rewrite of it; user names, hosts and sources repeat within a
+// chunk, and a source is mostly an address that takes 4 bytes instead of
+// up to 15. A version 1 chunk has only the first form, written as the
+// length itself; it is still read.
+const (
+	linksVersion1 = 1
+	linksVersion  = 2
+)
+
+// Value forms of a version 2 chunk, in the two low bits of T.
+const (
+	linkLiteral = 0
+	linkRef     = 1
+	linkIPv4    = 2
+)
 
 // MaxLinkBytes is the most a drill-down string holds: Redis's own limit of
 // a string (proto-max-bulk-len, 512 MB by default). One kind's bucket of
@@ -128,12 +148,16 @@ func (e *DrillFullError) Error() string {
 var ErrBadLinks = errors.New("drill-down data not in the expected format")
 
 // DecodeLinks calls fn with every record of a LinksKey's bytes: the kinds
-// of its chunk, its attempts, and its values, which point into blob (fn
-// must copy what it keeps). It returns ErrBadLinks, wrapped with the
-// offset, for bytes that are not chunks, and fn's error as it is.
+// of its chunk, its attempts, and its values, which point into blob or into
+// memory of the decoder's (fn must copy what it keeps). It returns
+// ErrBadLinks, wrapped with the offset, for bytes that are not chunks, and
+// fn's error as it is.
 func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]byte) error) error {
 	var names []string
-	var vals [][]byte
+	var vals, table [][]byte
+	// text holds the dotted form of the chunks' IPv4 values. It is never
+	// grown in place, so that the values taken from it stay valid.
+	var text []byte
 	at := 0
 	bad := func(what string) error {
 		return fmt.Errorf("%w: %s at byte %d of %d", ErrBadLinks, what, at, len(blob))
@@ -146,17 +170,60 @@ func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]b
 		at += n
 		return v, true
 	}
-	// length reads a length prefix and checks that its bytes follow.
-	length := func() (int, bool) {
-		v, n := binary.Uvarint(blob[at:])
-		if n <= 0 || v > uint64(len(blob)-at-n) {
-			return 0, false
+	// bytesOf takes the next l bytes, if there are that many.
+	bytesOf := func(l uint64) ([]byte, bool) {
+		if l > uint64(len(blob)-at) {
+			return nil, false
 		}
-		at += n
-		return int(v), true
+		v := blob[at : at+int(l) : at+int(l)]
+		at += int(l)
+		return v, true
+	}
+	// value reads one value of a chunk of version.
+	value := func(version byte) ([]byte, bool) {
+		t, ok := uvarint(1 << 62)
+		if !ok {
+			return nil, false
+		}
+		if version == linksVersion1 {
+			return bytesOf(t)
+		}
+		var v []byte
+		switch t & 3 {
+		case linkLiteral:
+			if v, ok = bytesOf(t >> 2); !ok {
+				return nil, false
+			}
+		case linkRef:
+			if t>>2 >= uint64(len(table)) {
+				return nil, false
+			}
+			return table[t>>2], true
+		case linkIPv4:
+			ip, ok := bytesOf(4)
+			if t != linkIPv4 || !ok {
+				return nil, false
+			}
+			if cap(text)-len(text) < len("255.255.255.255") {
+				text = make([]byte, 0, 4096)
+			}
+			start := len(text)
+			for i, b := range ip {
+				if i > 0 {
+					text = append(text, '.')
+				}
+				text = strconv.AppendUint(text, uint64(b), 10)
+			}
+			v = text[start:len(text):len(text)]
+		default:
+			return nil, false
+		}
+		table = append(table, v)
+		return v, true
 	}
 	for at < len(blob) {
-		if blob[at] != linksVersion {
+		version := blob[at]
+		if version != linksVersion && version != linksVersion1 {
 			return bad("unknown chunk version")
 		}
 		at++
@@ -166,17 +233,21 @@ func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]b
 		}
 		names = names[:0]
 		for range nk {
-			l, ok := length()
+			l, ok := uvarint(uint64(len(blob)))
 			if !ok {
 				return bad("bad kind name")
 			}
-			names = append(names, internKind(blob[at:at+l]))
-			at += l
+			name, ok := bytesOf(l)
+			if !ok {
+				return bad("bad kind name")
+			}
+			names = append(names, internKind(name))
 		}
 		nr, ok := uvarint(uint64(len(blob) - at))
 		if !ok {
 			return bad("bad record count")
 		}
+		table = table[:0]
 		for range nr {
 			n, ok := uvarint(1 << 62)
 			if !ok {
@@ -188,12 +259,11 @@ func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]b
 			}
 			vals = vals[:0]
 			for range nv {
-				l, ok := length()
+				v, ok := value(version)
 				if !ok {
 					return bad("bad value")
 				}
-				vals = append(vals, blob[at:at+l:at+l])
-				at += l
+				vals = append(vals, v)
 			}
 			if err := fn(names, int64(n), vals); err != nil {
 				return err
@@ -236,8 +306,7 @@ func appendDayLinks(out []linkAppend, day string, links map[string]int64, nk int
 		header = binary.AppendUvarint(header, uint64(len(kindName(k))))
 		header = append(header, kindName(k)...)
 	}
-	recs := make([][]byte, nk*LinkBuckets)
-	count := make([]int, nk*LinkBuckets)
+	chunks := make([]linkChunk, nk*LinkBuckets)
 	var at []int
 	for tuple, n := range links {
 		at = valueSpans(at[:0], tuple)
@@ -245,26 +314,87 @@ func appendDayLinks(out []linkAppend, day string, links map[string]int64, nk int
 		if nv == 0 {
 			continue
 		}
-		body := tuple[:at[2*nv-1]]
 		for i := range nv {
-			idx := i*LinkBuckets + LinkBucket(tuple[at[2*i]:at[2*i+1]])
-			r := binary.AppendUvarint(recs[idx], uint64(n))
-			r = binary.AppendUvarint(r, uint64(nv))
-			recs[idx] = append(r, body...)
-			count[idx]++
+			c := &chunks[i*LinkBuckets+LinkBucket(tuple[at[2*i]:at[2*i+1]])]
+			c.recs = binary.AppendUvarint(c.recs, uint64(n))
+			c.recs = binary.AppendUvarint(c.recs, uint64(nv))
+			for j := range nv {
+				c.value(tuple[at[2*j]:at[2*j+1]])
+			}
+			c.n++
 		}
 	}
-	for idx, r := range recs {
-		if count[idx] == 0 {
+	for idx, c := range chunks {
+		if c.n == 0 {
 			continue
 		}
-		chunk := make([]byte, 0, len(header)+binary.MaxVarintLen64+len(r))
+		chunk := make([]byte, 0, len(header)+binary.MaxVarintLen64+len(c.recs))
 		chunk = append(chunk, header...)
-		chunk = binary.AppendUvarint(chunk, uint64(count[idx]))
-		chunk = append(chunk, r...)
+		chunk = binary.AppendUvarint(chunk, uint64(c.n))
+		chunk = append(chunk, c.recs...)
 		out = append(out, linkAppend{key: LinksKey(day, kindName(idx/LinkBuckets), idx%LinkBuckets), chunk: chunk})
 	}
 	return out
+}
+
+// linkChunk is one version 2 chunk being written.
+type linkChunk struct {
+	recs []byte
+	n    int
+	// table numbers the values written in full so far, as the reader
+	// numbers them; its keys are the batch's tuples' own bytes.
+	table map[string]int
+}
+
+// value appends v in the shortest of its forms.
+func (c *linkChunk) value(v string) {
+	if i, ok := c.table[v]; ok {
+		c.recs = binary.AppendUvarint(c.recs, uint64(i)<<2|linkRef)
+		return
+	}
+	if c.table == nil {
+		c.table = make(map[string]int, 16)
+	}
+	c.table[v] = len(c.table)
+	if ip, ok := packIPv4(v); ok {
+		c.recs = append(append(c.recs, linkIPv4), ip[:]...)
+		return
+	}
+	c.recs = binary.AppendUvarint(c.recs, uint64(len(v))<<2|linkLiteral)
+	c.recs = append(c.recs, v...)
+}
+
+// packIPv4 returns the 4 bytes of s when s is an IPv4 address written as
+// the reader writes it back (four decimal numbers up to 255 without
+// leading zeros, between three dots), so that the value read is s itself.
+func packIPv4(s string) (ip [4]byte, ok bool) {
+	if len(s) < len("0.0.0.0") || len(s) > len("255.255.255.255") {
+		return ip, false
+	}
+	part, v, digits := 0, 0, 0
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			if digits > 0 && v == 0 {
+				return ip, false
+			}
+			v = v*10 + int(c-'0')
+			digits++
+			if v > 255 {
+				return ip, false
+			}
+		case c == '.' && digits > 0 && part < 3:
+			ip[part] = byte(v)
+			part, v, digits = part+1, 0, 0
+		default:
+			return ip, false
+		}
+	}
+	if part != 3 || digits == 0 {
+		return ip, false
+	}
+	ip[3] = byte(v)
+	return ip, true
 }
 
 // valueSpans appends the start and end offsets of each value of a packed

@@ -1,7 +1,9 @@
 package stats
 
 import (
+	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -13,10 +15,14 @@ import (
 // whatever the bytes of the values.
 func TestLinkChunksRoundTrip(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	hostile := []string{"", ":", "a:b", "\xff\xfe", "\x00", "alog:links:x", "caf\xe9", string(make([]byte, 300))}
+	hostile := []string{"", ":", "a:b", "\xff\xfe", "\x00", "alog:links:x", "caf\xe9", string(make([]byte, 300)),
+		"01.2.3.4", "1.2.3.4 ", "256.1.1.1", "1.2.3", "1.2.3.4.5", "0.0.0.0", "255.255.255.255", "::1", "2001:db8::1"}
 	pick := func(prefix string, n int) []byte {
-		if r.IntN(5) == 0 {
+		switch r.IntN(5) {
+		case 0:
 			return []byte(hostile[r.IntN(len(hostile))])
+		case 1:
+			return fmt.Appendf(nil, "%d.%d.%d.%d", r.IntN(256), r.IntN(256), r.IntN(3), r.IntN(n%256))
 		}
 		return fmt.Appendf(nil, "%s%d", prefix, r.IntN(n))
 	}
@@ -79,6 +85,98 @@ func TestLinkChunksRoundTrip(t *testing.T) {
 	}
 }
 
+// Only the dotted form the reader writes back is packed, so that every
+// value reads back as its own bytes.
+func TestPackIPv4(t *testing.T) {
+	for _, tc := range []struct {
+		in string
+		ok bool
+	}{
+		{"0.0.0.0", true}, {"192.0.2.1", true}, {"255.255.255.255", true}, {"10.0.100.9", true},
+		{"256.0.0.1", false}, {"01.2.3.4", false}, {"1.2.3.04", false}, {"1.2.3.00", false},
+		{"1.2.3", false}, {"1.2.3.4.5", false}, {"1..3.4", false}, {".1.2.3", false}, {"1.2.3.", false},
+		{"1.2.3.4 ", false}, {" 1.2.3.4", false}, {"1.2.3.4\x00", false}, {"::ffff:1.2.3.4", false},
+		{"1.2.3.-4", false}, {"１.2.3.4", false}, {"1000.2.3.4", false}, {"", false},
+	} {
+		ip, ok := packIPv4(tc.in)
+		if ok != tc.ok {
+			t.Errorf("packIPv4(%q) = %v, want %v", tc.in, ok, tc.ok)
+			continue
+		}
+		if ok {
+			if back := fmt.Sprintf("%d.%d.%d.%d", ip[0], ip[1], ip[2], ip[3]); back != tc.in {
+				t.Errorf("packIPv4(%q) reads back as %q", tc.in, back)
+			}
+		}
+	}
+}
+
+// A version 1 chunk, written before values were shortened, still reads.
+func TestDecodeLinksVersion1(t *testing.T) {
+	chunk := []byte{linksVersion1, 2, 4, 'u', 's', 'e', 'r', 3, 's', 'r', 'c',
+		2, // records
+		3, 2, 4, 'r', 'o', 'o', 't', 9, '1', '9', '2', '.', '0', '.', '2', '.', '1',
+		1, 1, 0}
+	var got []string
+	err := DecodeLinks(chunk, func(ks []string, n int64, vals [][]byte) error {
+		got = append(got, fmt.Sprintf("%v %d %q", ks, n, vals))
+		return nil
+	})
+	want := []string{`[user src] 3 ["root" "192.0.2.1"]`, `[user src] 1 [""]`}
+	if err != nil || !slices.Equal(got, want) {
+		t.Errorf("got %q, %v; want %q", got, err, want)
+	}
+}
+
+// Whatever the values, a chunk reads back as the tuples written, and a
+// reference never points past what was written.
+func FuzzLinkValuesRoundTrip(f *testing.F) {
+	f.Add("root", "192.0.2.1", "web1")
+	f.Add("192.0.2.1", "192.0.2.1", "192.0.2.1")
+	f.Add("", "01.2.3.4", "\xff")
+	f.Fuzz(func(t *testing.T, a, b, c string) {
+		links := map[string]int64{}
+		pack := func(vals ...string) string {
+			var s []byte
+			for _, v := range vals {
+				s = binary.AppendUvarint(s, uint64(len(v)))
+				s = append(s, v...)
+			}
+			return string(s)
+		}
+		tuples := [][]string{{a, b, c}, {b, c, a}, {c, a, b}, {a, a, a}, {a, b, b}}
+		for i, tu := range tuples {
+			links[pack(tu...)] += int64(i + 1)
+		}
+		names := []string{KindUser, KindSrc, KindHost}
+		want := map[string]int64{}
+		for tu, n := range links {
+			at := valueSpans(nil, tu)
+			for i := range 3 {
+				key := LinksKeyOf("20260101", names[i], tu[at[2*i]:at[2*i+1]])
+				want[fmt.Sprintf("%s %q", key, tu)] += n
+			}
+		}
+		got := map[string]int64{}
+		for _, l := range appendDayLinks(nil, "20260101", links, 3, func(i int) string { return names[i] }) {
+			err := DecodeLinks(l.chunk, func(ks []string, n int64, vals [][]byte) error {
+				var s []string
+				for _, v := range vals {
+					s = append(s, string(v))
+				}
+				got[fmt.Sprintf("%s %q", l.key, pack(s...))] += n
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("read back %v, want %v", got, want)
+		}
+	})
+}
+
 func TestLinksKeySplitsBack(t *testing.T) {
 	for b := range LinkBuckets {
 		k := LinksKey("20261125", KindSrc, b)
@@ -121,7 +219,7 @@ func FuzzDecodeLinks(f *testing.F) {
 			}
 			return nil
 		})
-		if err == nil && len(blob) > 0 && blob[0] != linksVersion {
+		if err == nil && len(blob) > 0 && blob[0] != linksVersion && blob[0] != linksVersion1 {
 			t.Fatalf("bytes not starting with a chunk read without error (%d records)", records)
 		}
 	})
