@@ -388,6 +388,10 @@ type invResult struct {
 	LoadSeconds float64 `json:"load_seconds"`
 	// LoadLongestScriptMs is the longest counting script of the -f load.
 	LoadLongestScriptMs float64 `json:"load_longest_counting_script_ms"`
+	// IngestLongestScriptMs is the longest counting script of the queue
+	// runs with and without the clients (batch_size live lines into a
+	// year of data), which a question waits for.
+	IngestLongestScriptMs float64 `json:"ingest_longest_counting_script_ms"`
 	// ColdMs are the first top over 30 and over 365 days, before the
 	// warm-up; WarmSeconds and WarmBytes what the warm-up took and kept.
 	ColdMs           [2]float64 `json:"cold_top_30_365_ms"`
@@ -456,7 +460,7 @@ func (b *bench) invLoad(ctx context.Context, conf, path, label string, n int) (f
 		return 0, err
 	}
 	b.say("investigate: -f the year's %s attempts, %s", thousands(float64(n)), label)
-	if err := b.cnt.fileScriptLog(); err != nil {
+	if err := b.cnt.scriptLog(); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
@@ -503,7 +507,7 @@ func (b *bench) investigate(ctx context.Context) error {
 		return err
 	}
 	var size int
-	if r.LoadLongestScriptMs, size, err = b.cnt.longestFileScript(); err != nil {
+	if r.LoadLongestScriptMs, size, err = b.cnt.longestScript(fileScripts); err != nil {
 		return err
 	}
 	b.say("investigate: longest counting script of the load %.1f ms, %s arguments", r.LoadLongestScriptMs, thousands(float64(size)))
@@ -672,6 +676,7 @@ func (b *bench) investigate(ctx context.Context) error {
 		fmt.Sprintf("≥ %.2f ×", invKeepRatio), r.KeepRatio >= invKeepRatio)
 	rep.info("investigate", "closed periods' sets kept by the daemon after the clients (default api_cache_mb)", fmt.Sprintf("%s MiB; %s sets taken from them, %s read from redis; daemon RSS %s MiB",
 		thousands(r.SetCacheBytes/(1<<20)), thousands(r.SetsCached), thousands(r.SetsRead), thousands(r.DaemonRSS/(1<<20))))
+	rep.info("investigate", fmt.Sprintf("longest counting script of those queue runs (SLOWLOG; batches of %d live lines)", b.o.batch), ms(r.IngestLongestScriptMs))
 	rep.target("investigate", "BUSY replies of the counting Redis (a script over 5 s) while ingesting", fmt.Sprint(r.BusyReplies), "0", r.BusyReplies == 0)
 	rep.target("investigate", "a line pushed to the idle queue, counted (while queried), slowest of 5", ms(r.IdleLineMs), fmt.Sprintf("≤ %d ms", invIdleLineMs), r.IdleLineMs <= invIdleLineMs)
 	rep.target("investigate", "counting redis memory, drill-down on / off", fmt.Sprintf("%.2f × (%s / %s MiB)", r.MemRatio,
@@ -828,6 +833,14 @@ func (b *bench) invIngest(ctx context.Context, p *daemonProc, base string, d *in
 	if err != nil {
 		return err
 	}
+	if err := b.cnt.scriptLog(); err != nil {
+		return err
+	}
+	defer func() {
+		if ms, _, err := b.cnt.longestScript(queueScripts); err == nil {
+			r.IngestLongestScriptMs = ms
+		}
+	}()
 	defer func() {
 		if err := restore(); err != nil {
 			b.say("investigate: %v", err)

@@ -33,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/D4-project/analyzer-d4-log/internal/config"
 	"github.com/D4-project/analyzer-d4-log/internal/workload"
 )
 
@@ -113,7 +114,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.out, "out", "bench.json", "write the figures to `file` as JSON")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (daemon logs, Redis data, output) and print its path")
 	fs.IntVar(&o.pool, "pool", 4, "workers and counting-Redis connections of the daemon (N of redis_parsers)")
-	fs.IntVar(&o.batch, "batch", 1000, "batch_size of the daemon")
+	fs.IntVar(&o.batch, "batch", config.DefaultBatchSize, "batch_size of the daemon")
 	skip := fs.String("skip", "", "comma-separated `sections` to skip: "+strings.Join(sectionNames, ","))
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `bench measures analyzer-d4-log end to end and checks its performance targets.

@@ -245,10 +245,10 @@ func waitCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// fileScriptLog logs every command of the counting Redis that runs 10 ms or
-// more, from now on, so that longestFileScript can find the longest
-// counting script of a -f run afterwards.
-func (s *redisServer) fileScriptLog() error {
+// scriptLog logs every command of the counting Redis that runs 10 ms or
+// more, from now on, so that longestScript can find the longest counting
+// script of a run afterwards.
+func (s *redisServer) scriptLog() error {
 	if _, err := s.do(0, "CONFIG", "SET", "slowlog-log-slower-than", 10000, "slowlog-max-len", 4096); err != nil {
 		return err
 	}
@@ -256,12 +256,19 @@ func (s *redisServer) fileScriptLog() error {
 	return err
 }
 
-// longestFileScript is the longest counting script of a -f run since
-// fileScriptLog, in milliseconds (0 when none took 10 ms): while one
-// runs, nothing else gets the counting Redis. The run's scripts are told
-// from the compile's by their batch record key (ARGV[3], alog:applied:file-…).
-// size is the number of arguments of that script (its batch's size).
-func (s *redisServer) longestFileScript() (ms float64, size int, err error) {
+// fileScripts starts the batch record key (ARGV[3]) of the counting scripts
+// of a -f run; queueScripts those of the bench's queue.
+const (
+	fileScripts  = "alog:applied:file-"
+	queueScripts = "alog:applied:" + queueUUID + ":"
+)
+
+// longestScript is the longest counting script since scriptLog whose batch
+// record key starts with prefix, in milliseconds (0 when none took 10 ms):
+// while one runs, nothing else gets the counting Redis. The batch record
+// key tells a run's scripts from the compile's and the other's. size is
+// the number of arguments of that script (its batch's size).
+func (s *redisServer) longestScript(prefix string) (ms float64, size int, err error) {
 	entries, err := redis.Values(s.do(0, "SLOWLOG", "GET", -1))
 	if err != nil {
 		return 0, 0, fmt.Errorf("read the counting redis's SLOWLOG: %w", err)
@@ -274,7 +281,7 @@ func (s *redisServer) longestFileScript() (ms float64, size int, err error) {
 		}
 		us, _ := redis.Int64(f[2], nil)
 		args, _ := redis.Strings(f[3], nil)
-		if len(args) > 5 && args[0] == "EVALSHA" && strings.HasPrefix(args[5], "alog:applied:file-") && us > longest {
+		if len(args) > 5 && args[0] == "EVALSHA" && strings.HasPrefix(args[5], prefix) && us > longest {
 			longest = us
 			// SLOWLOG keeps 32 arguments, the last saying how many more.
 			size = len(args) - 1

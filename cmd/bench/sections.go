@@ -858,7 +858,7 @@ func (b *bench) file(ctx context.Context) error {
 		return err
 	}
 	b.say("file: -f with the same %s lines", thousands(float64(len(b.lines))))
-	if err := b.cnt.fileScriptLog(); err != nil {
+	if err := b.cnt.scriptLog(); err != nil {
 		return err
 	}
 	cnt0, err := b.cnt.cpuSeconds()
@@ -880,7 +880,7 @@ func (b *bench) file(ctx context.Context) error {
 		return err
 	}
 	r.CountingRedisCPU = cnt1 - cnt0
-	if r.LongestScriptMs, _, err = b.cnt.longestFileScript(); err != nil {
+	if r.LongestScriptMs, _, err = b.cnt.longestScript(fileScripts); err != nil {
 		return err
 	}
 	recs, err := p.records()

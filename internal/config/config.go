@@ -53,7 +53,7 @@ const (
 	defaultChartTop        = 25
 	minChartTop            = 1
 	maxChartTop            = 200
-	defaultBatchSize       = 1000
+	defaultBatchSize       = DefaultBatchSize
 	minBatchSize           = 1
 	maxBatchSize           = 100000
 	defaultMaxLineBytes    = 1 << 20
@@ -107,6 +107,13 @@ type RedisAddr struct {
 	DB   int    // 0..15
 }
 
+// DefaultBatchSize is batch_size when analyzer.toml does not set it. Each
+// batch is one counting transaction, one fsync and one append of its
+// drill-down chunks; 4000 lines cost the counting Redis about a quarter
+// less per line than 1000 (fewer scripts, fsyncs and append-only-file
+// bytes), and a batch in time order still runs in tens of milliseconds.
+const DefaultBatchSize = 4000
+
 // DefaultMaxValueBytes is max_value_bytes when analyzer.toml does not set
 // it.
 const DefaultMaxValueBytes = 1024
@@ -132,7 +139,7 @@ type Config struct {
 	CompileInterval time.Duration  // "compile_interval": Go duration string ("60s", "5m") or integer seconds; default 60s; must be >= 1s; 0 or negative refused
 	OutputDir       string         // "output_dir": default "data"; relative paths are relative to the working directory
 	ChartTop        int            // "chart_top": bars per chart, default 25, allowed 1..200
-	BatchSize       int            // "batch_size": lines per batch, default 1000, allowed 1..100000
+	BatchSize       int            // "batch_size": lines per batch, default 4000, allowed 1..100000
 	MaxLineBytes    int            // "max_line_bytes": longest line parsed, default 1048576 (1 MiB), allowed 1024..67108864; longer lines are skipped as too_long
 	MaxAgeDays      int            // "max_age_days": lines stamped more days than this before the reference time are skipped as too_old; default 3650, allowed 0..36500, 0 = no limit
 	MaxValueBytes   int            // "max_value_bytes": longest user name, source or host stored whole; longer ones are capped with a marker and a hash; default 1024, allowed 64..1048576

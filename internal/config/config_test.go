@@ -252,7 +252,7 @@ func defaults(dir string) Config {
 		CompileInterval: 60 * time.Second,
 		OutputDir:       "data",
 		ChartTop:        25,
-		BatchSize:       1000,
+		BatchSize:       4000,
 		MaxLineBytes:    1 << 20,
 		MaxAgeDays:      3650,
 		MaxValueBytes:   1024,
@@ -470,7 +470,7 @@ func TestFiles(t *testing.T) {
 			t.Errorf("Files() has no line for %s:\n%s", name, text)
 		}
 	}
-	for _, def := range []string{`"60s"`, `"data"`, "default 25", "default 1000,", "default 1048576", "local zone", "default 3650,", "default 1024,"} {
+	for _, def := range []string{`"60s"`, `"data"`, "default 25", "default 4000,", "default 1048576", "local zone", "default 3650,", "default 1024,"} {
 		if !strings.Contains(text, def) {
 			t.Errorf("Files() does not mention default %s:\n%s", def, text)
 		}

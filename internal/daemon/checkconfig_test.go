@@ -40,7 +40,7 @@ func TestCheckConfig(t *testing.T) {
 		"redis_d4", "127.0.0.1:1/2",
 		"c9c3281c-f140-4b2e-b243-7c7cdf87aa0c", // canonical form, as the daemon uses it
 		"127.0.0.1:1/4", `"" (no web server)`, "UTC", "chart_top", "30",
-		"compile_interval", "1m0s", "batch_size", "1000", "[sshd]", "1.5s",
+		"compile_interval", "1m0s", "batch_size", "4000", "[sshd]", "1.5s",
 		"configuration OK: " + conf,
 	} {
 		if !strings.Contains(out.String(), want) {
