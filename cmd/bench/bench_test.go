@@ -251,7 +251,7 @@ func TestThousands(t *testing.T) {
 
 func TestFlags(t *testing.T) {
 	o, err := parseFlags([]string{"-skip", "ceiling, backlog", "-lines", "5000"}, io.Discard)
-	if err != nil || !o.skip["ceiling"] || !o.skip["backlog"] || len(o.skip) != 2 || o.lines != 5000 || o.pool != 4 || o.batch != 1000 {
+	if err != nil || !o.skip["ceiling"] || !o.skip["backlog"] || len(o.skip) != 2 || o.lines != 5000 || o.pool != 4 || o.batch != config.DefaultBatchSize {
 		t.Fatalf("parseFlags = %+v, %v", o, err)
 	}
 	var msg bytes.Buffer
