@@ -96,7 +96,7 @@ func SplitLinksKey(key string) (day, kind string, bucket int, ok bool) {
 
 // The bytes of a LinksKey are chunks, one per batch that appended to it:
 //
-//	chunk  = version (1), uvarint K, K × (uvarint length, kind name),
+//	chunk  = version (a byte), uvarint K, K × (uvarint length, kind name),
 //	         uvarint R, R × record
 //	record = uvarint attempts, uvarint V (≤ K), V × value
 //
@@ -105,9 +105,10 @@ func SplitLinksKey(key string) (day, kind string, bucket int, ok bool) {
 // as it filled).
 //
 // In a version 2 chunk a value is a uvarint T and what it says follows:
-// T%4 = 0, a value of T/4 bytes; 1, the chunk's (T/4)th value of the first
-// or third form again; 2 (T = 2), an IPv4 address in its dotted form, as
-// its 4 bytes. Why: a tuple is stored once per kind, and the bytes a batch
+// T%4 = 0, a value of T/4 bytes; 1, a value of this chunk again, the one
+// numbered T/4 when the chunk's values of the first and third forms are
+// numbered from 0 in order; 2 (T = 2), an IPv4 address in its dotted form,
+// as its 4 bytes. Why: a tuple is stored once per kind, and the bytes a batch
 // sends are what the counting Redis pays for, in its append-only file and
 // in every rewrite of it; user names, hosts and sources repeat within a
 // chunk, and a source is mostly an address that takes 4 bytes instead of
