@@ -592,8 +592,8 @@ func diffSummary(diffs []string) string {
 // flushAll empties one of the bench's own servers. A server with an
 // append-only file then has it rewritten to nothing, so that every run
 // starts as on a new install: otherwise the file still holds the earlier
-// runs' commands, and when its next automatic rewrite comes depends on
-// what ran before, which moved a run's speed by a third.
+// runs' commands, and when its next automatic rewrite comes (a run with
+// one more rewrite is markedly slower) depends on what ran before.
 func (b *bench) flushAll(s *redisServer) error {
 	if _, err := s.do(0, "FLUSHALL"); err != nil {
 		return err
