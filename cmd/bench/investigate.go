@@ -494,8 +494,8 @@ func (b *bench) investigate(ctx context.Context) error {
 	// The queue runs first, so that the year is what the counting Redis
 	// holds at the end (-keep leaves it there to look at), and before the
 	// year is generated: a garbage collection of the bench's gigabyte of
-	// year, landing in one of the two timed runs, took CPU from the daemon
-	// and the Redis servers it times.
+	// year, landing in one of the two timed runs, would take CPU from the
+	// daemon and the Redis servers it times.
 	if err := b.invQueue(ctx, r); err != nil {
 		return err
 	}
