@@ -481,14 +481,23 @@ func isHex(c byte) bool {
 // does not flood the log. The cut backs off to a rune boundary in valid
 // UTF-8 so that it does not itself invent an invalid byte.
 func quote(s string) string {
-	if len(s) <= maxShownBytes {
-		return strconv.Quote(s)
+	cut, more := len(s), ""
+	if cut > maxShownBytes {
+		cut, more = maxShownBytes, "..."
 	}
-	cut := maxShownBytes
-	if utf8.ValidString(s) {
-		for cut > 0 && !utf8.RuneStart(s[cut]) {
-			cut--
+	// An escaped byte takes four characters: a message naming several
+	// values of hostile bytes must stay short all the same.
+	for {
+		c := cut
+		if c < len(s) && utf8.ValidString(s) {
+			for c > 0 && !utf8.RuneStart(s[c]) {
+				c--
+			}
 		}
+		q := strconv.Quote(s[:c])
+		if len(q) <= 2*maxShownBytes+2 || c == 0 {
+			return q + more
+		}
+		cut, more = c/2, "..."
 	}
-	return strconv.Quote(s[:cut]) + "..."
 }
