@@ -485,11 +485,12 @@ func quote(s string) string {
 	if cut > maxShownBytes {
 		cut, more = maxShownBytes, "..."
 	}
+	valid := utf8.ValidString(s)
 	// An escaped byte takes four characters: a message naming several
 	// values of hostile bytes must stay short all the same.
 	for {
 		c := cut
-		if c < len(s) && utf8.ValidString(s) {
+		if c < len(s) && valid {
 			for c > 0 && !utf8.RuneStart(s[c]) {
 				c--
 			}

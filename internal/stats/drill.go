@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -209,12 +210,7 @@ func DecodeLinks(blob []byte, fn func(kinds []string, attempts int64, vals [][]b
 				text = make([]byte, 0, 4096)
 			}
 			start := len(text)
-			for i, b := range ip {
-				if i > 0 {
-					text = append(text, '.')
-				}
-				text = strconv.AppendUint(text, uint64(b), 10)
-			}
+			text = netip.AddrFrom4([4]byte(ip)).AppendTo(text)
 			v = text[start:len(text):len(text)]
 		default:
 			return nil, false
@@ -369,33 +365,11 @@ func (c *linkChunk) value(v string) {
 // the reader writes it back (four decimal numbers up to 255 without
 // leading zeros, between three dots), so that the value read is s itself.
 func packIPv4(s string) (ip [4]byte, ok bool) {
-	if len(s) < len("0.0.0.0") || len(s) > len("255.255.255.255") {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
 		return ip, false
 	}
-	part, v, digits := 0, 0, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			if digits > 0 && v == 0 {
-				return ip, false
-			}
-			v = v*10 + int(c-'0')
-			digits++
-			if v > 255 {
-				return ip, false
-			}
-		case c == '.' && digits > 0 && part < 3:
-			ip[part] = byte(v)
-			part, v, digits = part+1, 0, 0
-		default:
-			return ip, false
-		}
-	}
-	if part != 3 || digits == 0 {
-		return ip, false
-	}
-	ip[3] = byte(v)
-	return ip, true
+	return a.As4(), true
 }
 
 // valueSpans appends the start and end offsets of each value of a packed
