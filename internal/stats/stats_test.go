@@ -416,3 +416,51 @@ func drillView(t *testing.T, c redis.Conn) map[string]string {
 	}
 	return out
 }
+
+// The counting script adds a batch's increments by reading the scores and
+// writing the sums back in bulk; what it leaves must be what ZINCRBY would,
+// for sets bigger than one bulk call and for scores we never write (a
+// fraction, the largest exact integer of a double, infinity).
+func TestIncrementsEqualZINCRBY(t *testing.T) {
+	srv := redistest.Start(t, redistest.Options{})
+	s := newStore(t, srv)
+	ctx := context.Background()
+	c := srv.Conn(1)
+	day := at("2026-11-25T10:00:00Z")
+	key := stats.StatsKey("20261125", stats.KindUser)
+	const mirror = "mirror"
+	foreign := map[string]string{"u0": "0.1", "u1": "9007199254740991", "u2": "inf", "u3": "-inf", "u4": "-3.5"}
+	for m, score := range foreign {
+		for _, k := range []string{key, mirror} {
+			if _, err := c.Do("ZADD", k, score, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for round := 0; round < 2; round++ {
+		b := stats.NewBatch()
+		for i := 0; i < 1234; i++ {
+			m := fmt.Sprintf("u%d", i)
+			for range i%3 + 1 {
+				b.Add(day, []byte("h"), []byte(m), []byte("1.2.3.4"))
+			}
+			if _, err := c.Do("ZINCRBY", mirror, i%3+1, m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.Apply(ctx, b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := redis.Strings(c.Do("ZRANGE", key, 0, -1, "WITHSCORES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := redis.Strings(c.Do("ZRANGE", mirror, 0, -1, "WITHSCORES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2*1234 || strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("%d entries differ from ZINCRBY's %d:\n got %.300v\nwant %.300v", len(got)/2, len(want)/2, got, want)
+	}
+}
