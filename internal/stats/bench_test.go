@@ -50,9 +50,10 @@ func BenchmarkApply(b *testing.B) {
 // user names with a skew, 50 hosts (the bench's realistic workload), with
 // drilldown off and on. Compare the redis-cpu-µs/op of the two.
 func BenchmarkApplyDrillDown(b *testing.B) {
-	for _, drill := range []bool{false, true} {
-		b.Run(fmt.Sprint("drilldown=", drill), func(b *testing.B) {
-			srv := redistest.Start(b, redistest.Options{})
+	for _, c := range []struct{ drill, aof bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		drill := c.drill
+		b.Run(fmt.Sprintf("drilldown=%t/aof=%t", c.drill, c.aof), func(b *testing.B) {
+			srv := redistest.Start(b, redistest.Options{AOF: c.aof})
 			s := &stats.Store{Stats: pool(srv.Addr(), 1), Attempts: pool(srv.Addr(), 0), NoDrill: !drill}
 			b.Cleanup(func() { s.Stats.Close(); s.Attempts.Close() })
 			ctx := context.Background()
