@@ -114,3 +114,71 @@ func redisCPU(b *testing.B, c redis.Conn) (time.Duration, bool) {
 	s, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(u+s) * 10 * time.Millisecond, true
 }
+
+// BenchmarkApplyRemembered measures what the memory of counted lines
+// (SPEC §15) costs a batch of 4,000 new lines of a day that already holds
+// many, as a backlog of recent days brings them, with the append-only
+// file on as the counting Redis runs. Besides the Redis CPU it reports the
+// bytes each batch adds to the append-only file; compare dedupe=false.
+func BenchmarkApplyRemembered(b *testing.B) {
+	const batch, before = 4000, 200000
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprint("dedupe=", on), func(b *testing.B) {
+			srv := redistest.Start(b, redistest.Options{AOF: true})
+			s := &stats.Store{Stats: pool(srv.Addr(), 1), Attempts: pool(srv.Addr(), 0), NoDrill: true}
+			b.Cleanup(func() { s.Stats.Close(); s.Attempts.Close() })
+			ctx := context.Background()
+			mem := stats.Memory{}
+			if on {
+				mem.Days = 7
+			}
+			now := time.Now().UTC()
+			day := now.Truncate(24 * time.Hour)
+			line := func(i int) seenLine {
+				return seenLine{t: day.Add(time.Duration(i) * time.Millisecond / 4), host: fmt.Sprintf("web%d", i%20),
+					user: fmt.Sprintf("u%d", i%500), src: fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255)}
+			}
+			apply := func(from int) {
+				bt := stats.NewBatch()
+				for i := from; i < from+batch; i++ {
+					addOnce(bt, mem, now, line(i))
+				}
+				if err := s.Apply(ctx, bt, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+			for i := 0; i < before; i += batch {
+				apply(i)
+			}
+			c := srv.Conn(0)
+			aof := func() int64 {
+				v, err := redis.String(c.Do("INFO", "persistence"))
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, l := range strings.Split(v, "\n") {
+					if n, ok := strings.CutPrefix(strings.TrimSpace(l), "aof_current_size:"); ok {
+						size, _ := strconv.ParseInt(n, 10, 64)
+						return size
+					}
+				}
+				b.Fatal("no aof_current_size in INFO persistence")
+				return 0
+			}
+			if _, err := c.Do("CONFIG", "SET", "auto-aof-rewrite-percentage", "0"); err != nil {
+				b.Fatal(err)
+			}
+			cpu0, cpuOK := redisCPU(b, c)
+			size0 := aof()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				apply(before + i*batch)
+			}
+			b.StopTimer()
+			if cpu1, ok := redisCPU(b, c); ok && cpuOK {
+				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "redis-cpu-µs/op")
+			}
+			b.ReportMetric(float64(aof()-size0)/float64(b.N), "aof-bytes/op")
+		})
+	}
+}
