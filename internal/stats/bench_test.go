@@ -152,20 +152,7 @@ func BenchmarkApplyRemembered(b *testing.B) {
 				apply(i)
 			}
 			c := srv.Conn(0)
-			aof := func() int64 {
-				v, err := redis.String(c.Do("INFO", "persistence"))
-				if err != nil {
-					b.Fatal(err)
-				}
-				for _, l := range strings.Split(v, "\n") {
-					if n, ok := strings.CutPrefix(strings.TrimSpace(l), "aof_current_size:"); ok {
-						size, _ := strconv.ParseInt(n, 10, 64)
-						return size
-					}
-				}
-				b.Fatal("no aof_current_size in INFO persistence")
-				return 0
-			}
+			aof := func() int64 { return infoInt(b, c, "persistence", "aof_current_size") }
 			if _, err := c.Do("CONFIG", "SET", "auto-aof-rewrite-percentage", "0"); err != nil {
 				b.Fatal(err)
 			}

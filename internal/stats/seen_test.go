@@ -92,20 +92,26 @@ func diffDumps(got, want map[string]string) string {
 // usedMemory is the server's INFO used_memory.
 func usedMemory(t *testing.T, c redis.Conn) int64 {
 	t.Helper()
-	info, err := redis.String(c.Do("INFO", "memory"))
+	return infoInt(t, c, "memory", "used_memory")
+}
+
+// infoInt is the integer field of the server's INFO section.
+func infoInt(tb testing.TB, c redis.Conn, section, field string) int64 {
+	tb.Helper()
+	info, err := redis.String(c.Do("INFO", section))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil {
-				t.Fatal(err)
+				tb.Fatal(err)
 			}
 			return n
 		}
 	}
-	t.Fatal("no used_memory in INFO memory")
+	tb.Fatalf("no %s in INFO %s", field, section)
 	return 0
 }
 
