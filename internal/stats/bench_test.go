@@ -90,17 +90,8 @@ func BenchmarkApplyDrillDown(b *testing.B) {
 // redisCPU reads the user and system time of the server behind c from
 // /proc; ok is false where there is no /proc to read.
 func redisCPU(b *testing.B, c redis.Conn) (time.Duration, bool) {
-	info, err := redis.String(c.Do("INFO", "server"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	pid := ""
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "process_id:"); ok {
-			pid = v
-		}
-	}
-	raw, err := os.ReadFile("/proc/" + pid + "/stat")
+	pid := infoInt(b, c, "server", "process_id")
+	raw, err := os.ReadFile("/proc/" + strconv.FormatInt(pid, 10) + "/stat")
 	if err != nil {
 		return 0, false
 	}
